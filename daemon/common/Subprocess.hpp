@@ -1,0 +1,38 @@
+// Subprocess: runs a helper program (git) with a bounded time, feeding stdin and capturing
+// stdout/stderr. The daemon shells out to git only for network work (clone, batched fetch); a
+// timeout kills the whole process group so a hung server never hangs a reader.
+#pragma once
+
+#include <chrono>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace megafuse {
+
+struct SubprocessResult {
+    int exitCode = -1;        // exit status, or -1 when killed by a signal / timed out
+    bool timedOut = false;    // true when the deadline passed and the process group was killed
+    std::string out;          // captured stdout (bounded by SubprocessOptions::maxOutputBytes)
+    std::string err;          // captured stderr (same bound)
+
+    [[nodiscard]] bool ok() const { return exitCode == 0 && !timedOut; }
+    // One line for logs and error messages: "exit 128: fatal: ..." / "timed out after 5s".
+    [[nodiscard]] std::string describe() const;
+};
+
+struct SubprocessOptions {
+    std::optional<std::string> workingDirectory;
+    std::map<std::string, std::string> extraEnvironment;  // added to (or overriding) ours
+    std::string stdinData;                                // written, then stdin is closed
+    std::chrono::milliseconds timeout{std::chrono::seconds(60)};
+    size_t maxOutputBytes = 16U << 20U;  // per stream; the rest is read and dropped
+};
+
+// Runs argv[0] (looked up in PATH) to completion or timeout. Throws std::system_error only when
+// the process cannot be started at all (fork/pipe failure); a failing program is a result.
+SubprocessResult runSubprocess(const std::vector<std::string>& argv,
+                               const SubprocessOptions& options = {});
+
+}  // namespace megafuse

@@ -1,0 +1,117 @@
+// ObjectStore: Git trees and blobs by id, whatever the source (a local repository, a partial
+// clone of a Git server, later Mega's HTTP API). The filesystem sees only this interface.
+//
+// Thread-safety: every method may be called from any FUSE worker thread at once.
+// Blocking: readTree/blobSize/openBlob may fetch over the network; they return or throw within
+// StoreOptions::fetchTimeout, never hang. Concurrent requests for one object share one fetch.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/UniqueFd.hpp"
+#include "store/ObjectId.hpp"
+#include "store/StoreError.hpp"
+#include "store/Tree.hpp"
+
+namespace megafuse::store {
+
+// Bounds and knobs; every one is a YAML setting (config reference in docs/config.md).
+struct StoreOptions {
+    std::filesystem::path cacheDir;                     // partial clones + content cache live here
+    uint64_t contentCacheBytes = 10ULL << 30U;          // on-disk blob cache budget (LRU)
+    uint64_t treeCacheBytes = 64ULL << 20U;             // in-memory parsed-tree budget (LRU)
+    std::chrono::milliseconds fetchTimeout{30'000};     // one fetch round trip, at most
+    size_t fetchBatchMaxObjects = 4096;                 // ids per `git fetch --stdin`
+    size_t fetchConcurrency = 2;                        // fetch processes at once per source
+};
+
+// Counters for status/stats; monotonic since the store was opened.
+struct StoreStats {
+    uint64_t objectsFetched = 0;   // blobs (and trees) brought over the network
+    uint64_t bytesFetched = 0;     // their sizes
+    uint64_t fetchBatches = 0;     // round trips (git fetch processes) run
+    uint64_t fetchFailures = 0;
+    uint64_t contentCacheHits = 0;    // openBlob served from the content cache
+    uint64_t contentCacheMisses = 0;  // openBlob had to materialize the blob
+};
+
+class ObjectStore {
+public:
+    virtual ~ObjectStore() = default;
+
+    // Branch, tag, "HEAD" or (abbreviated) commit id → the commit's id. For a remote source a
+    // branch or tag is looked up at the server first (fetch of refs), falling back to the local
+    // clone when the server is unreachable. Throws NotFound with the revision in the message.
+    virtual ObjectId resolveCommit(const std::string& revision) = 0;
+
+    // The tree at subPath ("" or "/" = the root; "a/b" otherwise) of a commit. NotFound when the
+    // path does not exist or is not a directory.
+    virtual ObjectId treeAtPath(const ObjectId& commit, std::string_view subPath) = 0;
+
+    virtual std::shared_ptr<const Tree> readTree(const ObjectId& id) = 0;
+
+    // True when the blob's bytes are local: reading it costs no round trip.
+    virtual bool hasBlob(const ObjectId& id) = 0;
+
+    // Size in bytes; fetches the blob when it is not local (one round trip).
+    virtual uint64_t blobSize(const ObjectId& id) = 0;
+
+    // Fetches whichever of ids are not local, in as few round trips as the batch bound allows,
+    // and waits for them. Used for a directory's worth of sizes (ls -l) and prefetch.
+    virtual void prefetchBlobs(const std::vector<ObjectId>& ids) = 0;
+
+    // A read-only fd on a content-cache file holding exactly the blob's bytes (materialized on
+    // first use). Callers pread/splice from it; the fd stays valid even if the cache evicts it.
+    virtual UniqueFd openBlob(const ObjectId& id) = 0;
+
+    // The whole blob in memory, for small blobs such as symlink targets. Throws Corrupt when the
+    // blob is larger than maxBytes.
+    virtual std::string readBlob(const ObjectId& id, size_t maxBytes) = 0;
+
+    [[nodiscard]] virtual StoreStats stats() const = 0;
+
+    // One line for logs and status: "git://127.0.0.1:9418/repo.git (cache ~/.cache/...)".
+    [[nodiscard]] virtual std::string describe() const = 0;
+};
+
+// Where a source lives, parsed from what a user types.
+struct SourceSpec {
+    enum class Kind {
+        LocalRepository,  // a path to a repository (bare or with a work tree): read in place
+        GitRemote,        // file://, git://, http://, https:// — cached as a bare partial clone
+    };
+    Kind kind = Kind::LocalRepository;
+    std::string location;  // absolute path for LocalRepository, the URL for GitRemote
+
+    // Throws StoreError(BadSource) with a reason for anything else (ssh:// is not supported yet).
+    static SourceSpec parse(const std::string& text);
+};
+
+// StoreRegistry: one per process. Owns the caches every source shares (the content cache is
+// keyed by blob id, so the same file in two repositories is stored once) and hands out one store
+// per source, shared by every mount of that source.
+class StoreRegistry {
+public:
+    explicit StoreRegistry(StoreOptions options);
+    ~StoreRegistry();
+    StoreRegistry(const StoreRegistry&) = delete;
+    StoreRegistry& operator=(const StoreRegistry&) = delete;
+
+    // Opens (cloning on first use) the store for a source; the same source gives the same store
+    // while anyone holds it. Blocking: a first clone can take a while. Throws StoreError.
+    std::shared_ptr<ObjectStore> open(const SourceSpec& source);
+
+    [[nodiscard]] const StoreOptions& options() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace megafuse::store
