@@ -1,0 +1,70 @@
+// Config: value helpers and the reload diff. The diff compares whole MountConfig values, so a
+// new field in the schema is covered by the defaulted operator== without touching this file.
+#include "config/Config.hpp"
+
+#include <algorithm>
+#include <unordered_map>
+
+namespace megafuse::config {
+std::string redactUrlPassword(std::string_view url) {
+    auto scheme = url.find("://");
+    if (scheme == std::string_view::npos) {
+        return std::string(url);
+    }
+    auto authorityStart = scheme + 3;
+    // The password ends at the last '@' before the path; it may itself contain '@'.
+    auto at = url.rfind('@', url.find('/', authorityStart));
+    if (at == std::string_view::npos || at < authorityStart) {
+        return std::string(url);
+    }
+    auto colon = url.find(':', authorityStart);
+    if (colon == std::string_view::npos || colon > at) {
+        return std::string(url);
+    }
+    return std::string(url.substr(0, colon + 1)) + "***" + std::string(url.substr(at));
+}
+
+std::string SourceConfig::describe() const {
+    switch (kind) {
+        case Kind::LocalPath:
+            return location;
+        case Kind::GitUrl:
+            return redactUrlPassword(location);
+        case Kind::Mega:
+            return redactUrlPassword(location) + " (path " + megaPath + ")";
+    }
+    return location;
+}
+
+const MountConfig* Config::findMount(std::string_view name) const {
+    auto it = std::find_if(mounts.begin(), mounts.end(),
+                           [&](const MountConfig& m) { return m.name == name; });
+    return it == mounts.end() ? nullptr : &*it;
+}
+
+ConfigDiff diffConfigs(const Config& before, const Config& after) {
+    ConfigDiff diff;
+    diff.globalChanged = before.global != after.global;
+    std::unordered_map<std::string_view, const MountConfig*> old;
+    for (const auto& m : before.mounts) {
+        old.emplace(m.name, &m);
+    }
+    for (const auto& m : after.mounts) {
+        auto it = old.find(m.name);
+        if (it == old.end()) {
+            diff.added.push_back(m.name);
+        } else if (*it->second == m) {
+            diff.unchanged.push_back(m.name);
+        } else {
+            diff.changed.push_back(m.name);
+        }
+    }
+    for (const auto& m : before.mounts) {
+        if (after.findMount(m.name) == nullptr) {
+            diff.removed.push_back(m.name);
+        }
+    }
+    return diff;
+}
+
+}  // namespace megafuse::config

@@ -1,0 +1,142 @@
+// Config: the daemon's configuration as plain values (global settings + one entry per mount),
+// comparable so a reload can tell which mounts were added, removed or changed.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/Paths.hpp"
+
+namespace megafuse::config {
+
+// Bounds of every user-supplied number; docs/config.md lists the same values. A budget below the
+// minimum would thrash; above the maximum it is almost surely a typo (an extra digit or unit).
+inline constexpr uint64_t kMinContentCacheBytes = 64ULL << 20U;
+inline constexpr uint64_t kMaxContentCacheBytes = 16ULL << 40U;
+inline constexpr uint64_t kMinTreeCacheBytes = 1ULL << 20U;
+inline constexpr uint64_t kMaxTreeCacheBytes = 16ULL << 30U;
+inline constexpr std::chrono::milliseconds kMinFetchTimeout = std::chrono::seconds(1);
+inline constexpr std::chrono::milliseconds kMaxFetchTimeout = std::chrono::hours(1);
+inline constexpr size_t kMinFetchConcurrency = 1;
+inline constexpr size_t kMaxFetchConcurrency = 32;
+inline constexpr size_t kMinFetchBatchMax = 1;
+inline constexpr size_t kMaxFetchBatchMax = 100'000;
+inline constexpr std::chrono::milliseconds kMinAttrTimeout{0};
+inline constexpr std::chrono::milliseconds kMaxAttrTimeout = std::chrono::hours(24);
+inline constexpr size_t kMaxMountNameLength = 64;
+
+// Commit author for writable mounts; when absent the overlay asks git config.
+struct Author {
+    std::string name;
+    std::string email;
+
+    bool operator==(const Author&) const = default;
+};
+
+// Top-level settings. Defaults are the documented ones, so a default-constructed value equals
+// what an empty config.yaml loads to (paths follow the XDG variables at construction time).
+struct GlobalSettings {
+    std::filesystem::path cacheDir = defaultCacheDir();                 // cache_dir
+    std::filesystem::path stateDir = defaultStateDir();                 // state_dir
+    std::string logLevel = "info";                                      // log_level: trace..off
+    uint64_t contentCacheBytes = 10ULL << 30U;                          // content_cache_size
+    uint64_t treeCacheBytes = 64ULL << 20U;                             // tree_cache_size
+    std::chrono::milliseconds fetchTimeout = std::chrono::seconds(30);  // fetch_timeout
+    size_t fetchConcurrency = 2;                                        // fetch_concurrency
+    size_t fetchBatchMax = 4096;                                        // fetch_batch_max
+    std::chrono::milliseconds attrTimeout = std::chrono::hours(1);      // attr_timeout
+    std::optional<Author> author;                                       // author
+
+    bool operator==(const GlobalSettings&) const = default;
+};
+
+// Where a mount's objects come from. A string in YAML is a local path or a Git URL; a map with
+// "mega" is a Mega server spoken to over its REST API.
+struct SourceConfig {
+    enum class Kind {
+        LocalPath,  // an absolute path to a repository, read in place
+        GitUrl,     // file://, git://, http://, https:// — cached as a bare partial clone
+        Mega,       // a Mega monorepo server (http:// or https://)
+    };
+    Kind kind = Kind::LocalPath;
+    // LocalPath: absolute, normalized path ("~" expanded). GitUrl: the URL as written but with
+    // its scheme in lower case, as store::SourceSpec::parse takes it. Mega: the server's base URL.
+    std::string location;
+    std::string megaPath = "/";       // Mega: the repository's path inside the monorepo
+    std::filesystem::path tokenFile;  // Mega: bearer token file, empty = anonymous; its
+                                      // permissions are checked at mount time, not at load
+
+    // For logs, status and D-Bus: the location with any URL password replaced by "***", and
+    // for Mega the monorepo path: "https://mega.example.com (path /project)".
+    [[nodiscard]] std::string describe() const;
+
+    bool operator==(const SourceConfig&) const = default;
+};
+
+struct MountConfig {
+    std::string name;  // [A-Za-z0-9._-]{1,64}, not "." or "..": a D-Bus path and folder name
+    SourceConfig source;
+    std::string revision = "HEAD";     // branch, tag or commit id
+    std::string subPath;               // "path": "" for the repository root, else "a/b"
+    std::filesystem::path mountpoint;  // absolute, normalized, no trailing slash
+    bool writable = false;
+    bool automount = true;
+    // Per-mount overrides; nullopt = use the global value (kept apart so a reload that changes
+    // only the global value still shows which mounts it reaches).
+    std::optional<std::chrono::milliseconds> fetchTimeout;
+    std::optional<size_t> fetchConcurrency;
+    std::optional<std::chrono::milliseconds> attrTimeout;
+
+    [[nodiscard]] std::chrono::milliseconds effectiveFetchTimeout(const GlobalSettings& g) const {
+        return fetchTimeout.value_or(g.fetchTimeout);
+    }
+    [[nodiscard]] size_t effectiveFetchConcurrency(const GlobalSettings& g) const {
+        return fetchConcurrency.value_or(g.fetchConcurrency);
+    }
+    [[nodiscard]] std::chrono::milliseconds effectiveAttrTimeout(const GlobalSettings& g) const {
+        return attrTimeout.value_or(g.attrTimeout);
+    }
+
+    bool operator==(const MountConfig&) const = default;
+};
+
+struct Config {
+    GlobalSettings global;
+    std::vector<MountConfig> mounts;  // in file order; names and mountpoints are unique
+
+    // nullptr when there is no mount of that name.
+    [[nodiscard]] const MountConfig* findMount(std::string_view name) const;
+
+    bool operator==(const Config&) const = default;
+};
+
+// What a reload has to do. Mounts are matched by name; every list keeps the order of the config
+// the name comes from (removed: the old one, the others: the new one).
+struct ConfigDiff {
+    std::vector<std::string> added;      // only in the new config: mount them (if automount)
+    std::vector<std::string> removed;    // only in the old config: unmount them
+    std::vector<std::string> changed;    // in both, some field differs: remount or update
+    std::vector<std::string> unchanged;  // in both, equal: leave them alone
+    bool globalChanged = false;          // GlobalSettings differ (cache budgets, log level, ...)
+
+    // True when the reload has nothing to do.
+    [[nodiscard]] bool empty() const {
+        return added.empty() && removed.empty() && changed.empty() && !globalChanged;
+    }
+
+    bool operator==(const ConfigDiff&) const = default;
+};
+
+ConfigDiff diffConfigs(const Config& before, const Config& after);
+
+// "https://user:secret@host/x" → "https://user:***@host/x"; anything without a password is
+// returned unchanged. Configs end up in logs and bug reports; tokens must not.
+std::string redactUrlPassword(std::string_view url);
+
+}  // namespace megafuse::config

@@ -1,0 +1,24 @@
+// StoreSettings: GlobalSettings → store::StoreOptions, field by field in one place.
+#include "config/StoreSettings.hpp"
+
+namespace megafuse::config {
+
+store::StoreOptions toStoreOptions(const GlobalSettings& global) {
+    store::StoreOptions options;
+    options.cacheDir = global.cacheDir;
+    options.contentCacheBytes = global.contentCacheBytes;
+    options.treeCacheBytes = global.treeCacheBytes;
+    options.fetchTimeout = global.fetchTimeout;
+    options.fetchBatchMaxObjects = global.fetchBatchMax;
+    options.fetchConcurrency = global.fetchConcurrency;
+    return options;
+}
+
+store::StoreOptions toStoreOptions(const GlobalSettings& global, const MountConfig& mount) {
+    store::StoreOptions options = toStoreOptions(global);
+    options.fetchTimeout = mount.effectiveFetchTimeout(global);
+    options.fetchConcurrency = mount.effectiveFetchConcurrency(global);
+    return options;
+}
+
+}  // namespace megafuse::config
