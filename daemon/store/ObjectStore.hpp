@@ -23,19 +23,22 @@ namespace megafuse::store {
 
 // Bounds and knobs; every one is a YAML setting (config reference in docs/config.md).
 struct StoreOptions {
-    std::filesystem::path cacheDir;                     // partial clones + content cache live here
-    uint64_t contentCacheBytes = 10ULL << 30U;          // on-disk blob cache budget (LRU)
-    uint64_t treeCacheBytes = 64ULL << 20U;             // in-memory parsed-tree budget (LRU)
-    std::chrono::milliseconds fetchTimeout{30'000};     // one fetch round trip, at most
-    size_t fetchBatchMaxObjects = 4096;                 // ids per `git fetch --stdin`
-    size_t fetchConcurrency = 2;                        // fetch processes at once per source
+    std::filesystem::path cacheDir;                   // partial clones + content cache live here
+    uint64_t contentCacheBytes = 10ULL << 30U;        // on-disk blob cache budget (LRU)
+    uint64_t treeCacheBytes = 64ULL << 20U;           // in-memory parsed-tree budget (LRU)
+    std::chrono::milliseconds fetchTimeout{30'000};   // one fetch round trip, at most
+    size_t fetchBatchMaxObjects = 4096;               // ids per `git fetch --stdin`
+    size_t fetchConcurrency = 2;                      // fetch processes at once per source
+    std::chrono::milliseconds cloneTimeout{600'000};  // first clone of a source, at most
+    size_t repositoryHandles = 4;                     // libgit2 handles per source (readers
+                                                      // beyond this wait for a free one)
 };
 
 // Counters for status/stats; monotonic since the store was opened.
 struct StoreStats {
-    uint64_t objectsFetched = 0;   // blobs (and trees) brought over the network
-    uint64_t bytesFetched = 0;     // their sizes
-    uint64_t fetchBatches = 0;     // round trips (git fetch processes) run
+    uint64_t objectsFetched = 0;  // blobs (and trees) brought over the network
+    uint64_t bytesFetched = 0;    // their sizes
+    uint64_t fetchBatches = 0;    // round trips (git fetch processes) run
     uint64_t fetchFailures = 0;
     uint64_t contentCacheHits = 0;    // openBlob served from the content cache
     uint64_t contentCacheMisses = 0;  // openBlob had to materialize the blob
@@ -53,6 +56,10 @@ public:
     // The tree at subPath ("" or "/" = the root; "a/b" otherwise) of a commit. NotFound when the
     // path does not exist or is not a directory.
     virtual ObjectId treeAtPath(const ObjectId& commit, std::string_view subPath) = 0;
+
+    // The commit's committer time, seconds since the epoch: a mount shows it as every inode's
+    // atime/mtime/ctime (one revision, one time). NotFound when commit is not a local commit.
+    virtual int64_t commitTime(const ObjectId& commit) = 0;
 
     virtual std::shared_ptr<const Tree> readTree(const ObjectId& id) = 0;
 

@@ -1,0 +1,69 @@
+// GitObjectStore: the ObjectStore of a Git repository read with libgit2 — a local repository in
+// place, or a remote source through its bare partial clone, missing blobs fetched by BlobFetcher.
+//
+// Threads: any thread may call any method. libgit2 handles come from a RepositoryPool and are
+// held only for local reads; network waits happen with no handle held.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+
+#include "store/BlobFetcher.hpp"
+#include "store/ContentCache.hpp"
+#include "store/ObjectStore.hpp"
+#include "store/RepositoryPool.hpp"
+#include "store/TreeCache.hpp"
+
+namespace megafuse::store {
+
+class GitObjectStore final : public ObjectStore {
+public:
+    // Opens a LocalRepository in place, or clones/opens the partial clone of a GitRemote.
+    // Throws StoreError(BadSource | Timeout | Io).
+    GitObjectStore(const SourceSpec& source, const StoreOptions& options,
+                   std::shared_ptr<ContentCache> contentCache, std::shared_ptr<TreeCache> trees);
+    ~GitObjectStore() override;
+
+    ObjectId resolveCommit(const std::string& revision) override;
+    ObjectId treeAtPath(const ObjectId& commit, std::string_view subPath) override;
+    int64_t commitTime(const ObjectId& commit) override;
+    std::shared_ptr<const Tree> readTree(const ObjectId& id) override;
+    bool hasBlob(const ObjectId& id) override;
+    uint64_t blobSize(const ObjectId& id) override;
+    void prefetchBlobs(const std::vector<ObjectId>& ids) override;
+    UniqueFd openBlob(const ObjectId& id) override;
+    std::string readBlob(const ObjectId& id, size_t maxBytes) override;
+    [[nodiscard]] StoreStats stats() const override;
+    [[nodiscard]] std::string describe() const override;
+
+    // The repository libgit2 reads: the source itself, or the partial clone.
+    [[nodiscard]] const std::filesystem::path& repositoryPath() const { return repoPath_; }
+
+private:
+    [[nodiscard]] bool isRemote() const { return fetcher_ != nullptr; }
+    // Size of any object in the local object database; nullopt when it is not there.
+    std::optional<uint64_t> localObjectSize(const ObjectId& id);
+    // As above, and NotFound when the object is there but not a blob.
+    std::optional<uint64_t> localBlobSize(const ObjectId& id);
+    // Fetches ids (remote) or throws NotFound (local: nothing can bring them).
+    void fetchMissing(const std::vector<ObjectId>& ids, const char* what);
+    std::optional<ObjectId> peelToCommit(const ObjectId& id);
+    std::optional<ObjectId> revparseToCommit(const std::string& revision);
+    std::shared_ptr<const Tree> parseTree(const ObjectId& id);
+    bool contentMatches(int fd, const ObjectId& id);
+
+    const SourceSpec source_;
+    const StoreOptions options_;
+    const std::string displayName_;  // credentials redacted
+    const std::shared_ptr<ContentCache> contentCache_;
+    const std::shared_ptr<TreeCache> trees_;
+    std::filesystem::path repoPath_;
+    std::unique_ptr<RepositoryPool> pool_;
+    std::unique_ptr<BlobFetcher> fetcher_;  // remote sources only; destroyed before pool_
+
+    std::atomic<uint64_t> cacheHits_{0};
+    std::atomic<uint64_t> cacheMisses_{0};
+};
+
+}  // namespace megafuse::store

@@ -1,0 +1,34 @@
+// PartialClone: the on-disk cache of one Git server source — a bare blob:none clone at
+// <cacheDir>/sources/<sanitized host+path>-<8 hex FNV-1a of the URL>.git (a contract: tests and
+// tools find clones there) — and the git commands that keep it current.
+#pragma once
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+
+#include "store/ObjectId.hpp"
+
+namespace megafuse::store {
+
+// Where the clone of url lives (whether or not it exists yet).
+std::filesystem::path partialClonePath(const std::filesystem::path& cacheDir,
+                                       const std::string& url);
+
+// Returns the clone's path, cloning first when it does not exist: `git clone --bare
+// --filter=blob:none` into a temp folder next to it, fetch refspecs for heads and tags, then an
+// atomic rename. Serialized across processes by flock on <clone>.lock. Throws
+// StoreError(BadSource) when the clone fails, StoreError(Timeout) after timeout.
+std::filesystem::path ensurePartialClone(const std::filesystem::path& cacheDir,
+                                         const std::string& url, std::chrono::milliseconds timeout);
+
+// `git fetch --prune origin` (branches and tags; the clone's filter keeps blobs out), under the
+// clone's lock. Throws StoreError(FetchFailed | Timeout) with git's (redacted) message.
+void fetchRefs(const std::filesystem::path& clone, std::chrono::milliseconds timeout);
+
+// `git fetch origin <id>` for a commit no ref names (servers allow it with
+// uploadpack.allowAnySHA1InWant). Throws StoreError(FetchFailed | Timeout).
+void fetchCommitById(const std::filesystem::path& clone, const ObjectId& id,
+                     std::chrono::milliseconds timeout);
+
+}  // namespace megafuse::store

@@ -1,0 +1,68 @@
+// StoreRegistry: the shared caches and one live store per source.
+#include <map>
+#include <mutex>
+
+#include "common/Paths.hpp"
+#include "store/ContentCache.hpp"
+#include "store/GitObjectStore.hpp"
+#include "store/ObjectStore.hpp"
+#include "store/TreeCache.hpp"
+
+namespace megafuse::store {
+
+struct StoreRegistry::Impl {
+    // One slot per source ever opened: its own mutex makes a first clone single-flight without
+    // blocking opens of other sources behind it.
+    struct Slot {
+        // Lock order: Impl::mutex is never held while a Slot::mutex is taken or held.
+        std::mutex mutex;
+        std::weak_ptr<ObjectStore> store;
+    };
+
+    StoreOptions options;
+    std::shared_ptr<ContentCache> contentCache;
+    std::shared_ptr<TreeCache> trees;
+    // Lock order: a leaf (see Slot).
+    std::mutex mutex;
+    std::map<std::string, std::shared_ptr<Slot>> slots;  // key: kind + location
+};
+
+StoreRegistry::StoreRegistry(StoreOptions options) : impl_(std::make_unique<Impl>()) {
+    if (options.cacheDir.empty()) {
+        options.cacheDir = defaultCacheDir();
+    }
+    impl_->options = std::move(options);
+    impl_->contentCache = std::make_shared<ContentCache>(impl_->options.cacheDir / "blobs",
+                                                         impl_->options.contentCacheBytes);
+    impl_->trees = std::make_shared<TreeCache>(impl_->options.treeCacheBytes);
+}
+
+StoreRegistry::~StoreRegistry() = default;
+
+const StoreOptions& StoreRegistry::options() const {
+    return impl_->options;
+}
+
+std::shared_ptr<ObjectStore> StoreRegistry::open(const SourceSpec& source) {
+    const std::string key =
+        (source.kind == SourceSpec::Kind::LocalRepository ? "local:" : "remote:") + source.location;
+    std::shared_ptr<Impl::Slot> slot;
+    {
+        std::lock_guard lock(impl_->mutex);
+        auto& entry = impl_->slots[key];
+        if (!entry) {
+            entry = std::make_shared<Impl::Slot>();
+        }
+        slot = entry;
+    }
+    std::lock_guard lock(slot->mutex);
+    if (auto store = slot->store.lock()) {
+        return store;
+    }
+    auto store =
+        std::make_shared<GitObjectStore>(source, impl_->options, impl_->contentCache, impl_->trees);
+    slot->store = store;
+    return store;
+}
+
+}  // namespace megafuse::store
