@@ -1,0 +1,321 @@
+// FuseMount: libfuse session lifecycle. Stopping never relies on libfuse's signal handlers (they
+// serve one session per process): the mount is unmounted, which ends the kernel connection, which
+// ends every worker's read of /dev/fuse.
+#include "fs/FuseMount.hpp"
+
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <poll.h>
+#include <pthread.h>
+#include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+
+#include <cerrno>
+#include <csignal>
+#include <cstdarg>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+#include <string>
+#include <system_error>
+#include <vector>
+
+#include "common/Subprocess.hpp"
+
+namespace megafuse::fs {
+namespace {
+
+// The last line libfuse logged on this thread: a failed fuse_session_mount says why only there.
+thread_local std::string lastLibfuseMessage;
+
+void logFromLibfuse(fuse_log_level level, const char* format, va_list args) {
+    char text[1024];
+    (void)std::vsnprintf(text, sizeof text, format, args);
+    std::string message(text);
+    while (!message.empty() && (message.back() == '\n' || message.back() == ' ')) {
+        message.pop_back();
+    }
+    if (level <= FUSE_LOG_ERR) {
+        spdlog::error("libfuse: {}", message);
+    } else if (level <= FUSE_LOG_NOTICE) {
+        spdlog::warn("libfuse: {}", message);
+    } else if (level == FUSE_LOG_INFO) {
+        spdlog::info("libfuse: {}", message);
+    } else {
+        spdlog::debug("libfuse: {}", message);
+    }
+    lastLibfuseMessage = std::move(message);
+}
+
+void routeLibfuseLogs() {
+    static std::once_flag once;
+    std::call_once(once, [] { fuse_set_log_func(logFromLibfuse); });
+}
+
+// Blocks every asynchronous signal for threads started while it lives (they inherit the mask),
+// then restores the caller's mask.
+class BlockSignalsForNewThreads {
+public:
+    BlockSignalsForNewThreads() {
+        sigset_t all;
+        sigfillset(&all);
+        pthread_sigmask(SIG_BLOCK, &all, &saved_);
+    }
+    ~BlockSignalsForNewThreads() { pthread_sigmask(SIG_SETMASK, &saved_, nullptr); }
+    BlockSignalsForNewThreads(const BlockSignalsForNewThreads&) = delete;
+    BlockSignalsForNewThreads& operator=(const BlockSignalsForNewThreads&) = delete;
+
+private:
+    sigset_t saved_{};
+};
+
+// /proc/self/mountinfo escapes space, tab, newline and backslash as \ooo.
+std::string unescapeMountinfo(const std::string& field) {
+    auto isOctal = [](char c) { return c >= '0' && c <= '7'; };
+    std::string out;
+    for (size_t i = 0; i < field.size(); ++i) {
+        if (field[i] == '\\' && i + 3 < field.size() && isOctal(field[i + 1]) &&
+            isOctal(field[i + 2]) && isOctal(field[i + 3])) {
+            out.push_back(static_cast<char>((field[i + 1] - '0') * 64 + (field[i + 2] - '0') * 8 +
+                                            (field[i + 3] - '0')));
+            i += 3;
+            continue;
+        }
+        out.push_back(field[i]);
+    }
+    return out;
+}
+
+// strerror is not thread-safe; the FUSE loop thread and the owner both report errors.
+std::string errnoText(int error) {
+    return std::generic_category().message(error);
+}
+
+// The device of the FUSE mount at mountpoint, read from mountinfo rather than by stat(): a stat
+// would be a request to the filesystem itself, which may not be serving yet.
+dev_t deviceOfFuseMount(const std::filesystem::path& mountpoint) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    dev_t found = 0;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string id, parent, majorMinor, root, point;
+        fields >> id >> parent >> majorMinor >> root >> point;
+        const auto separator = line.find(" - ");
+        if (separator == std::string::npos || line.compare(separator + 3, 4, "fuse") != 0) {
+            continue;
+        }
+        if (unescapeMountinfo(point) != mountpoint.string()) {
+            continue;
+        }
+        unsigned major = 0;
+        unsigned minor = 0;
+        if (std::sscanf(majorMinor.c_str(), "%u:%u", &major, &minor) == 2) {
+            found = makedev(major, minor);  // the last match is the mount on top
+        }
+    }
+    return found;
+}
+
+}  // namespace
+
+void FuseMount::SessionDeleter::operator()(fuse_session* session) const {
+    fuse_session_destroy(session);
+}
+
+void FuseMount::clearStaleMount(const std::filesystem::path& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 || errno != ENOTCONN) {
+        return;
+    }
+    spdlog::warn("{}: stale FUSE mount (transport endpoint not connected); unmounting it",
+                 path.string());
+    SubprocessOptions quick;
+    quick.timeout = std::chrono::seconds(10);
+    SubprocessResult result =
+        runSubprocess({"fusermount3", "-u", "-z", "--", path.string()}, quick);
+    if (!result.ok() && ::geteuid() == 0) {
+        ::umount2(path.c_str(), MNT_DETACH);
+    }
+    if (::stat(path.c_str(), &st) != 0 && errno == ENOTCONN) {
+        throw MountError("cannot clear the stale mount at " + path.string() + ": " +
+                         result.describe());
+    }
+}
+
+FuseMount::FuseMount(Filesystem& filesystem, MountOptions options) : options_(std::move(options)) {
+    routeLibfuseLogs();
+    const std::string where = options_.mountpoint.string();
+    clearStaleMount(options_.mountpoint);
+    struct stat st {};
+    if (::stat(where.c_str(), &st) != 0) {
+        throw MountError("cannot mount at " + where + ": " + errnoText(errno));
+    }
+    if (!S_ISDIR(st.st_mode)) {
+        throw MountError("cannot mount at " + where + ": not a directory");
+    }
+
+    std::string mountOptions =
+        "ro,default_permissions,fsname=" + options_.fsName + ",subtype=mega-fuse";
+    if (options_.allowOther) {
+        mountOptions += ",allow_other";
+    }
+    std::vector<std::string> argvStorage{"mega-fused", "-o", mountOptions};
+    std::vector<char*> argv;
+    argv.reserve(argvStorage.size());
+    for (auto& arg : argvStorage) {
+        argv.push_back(arg.data());
+    }
+    fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
+    const fuse_lowlevel_ops& ops = Filesystem::operations();
+    session_.reset(fuse_session_new(&args, &ops, sizeof ops, &filesystem));
+    fuse_opt_free_args(&args);
+    if (!session_) {
+        throw MountError("cannot mount at " + where + ": libfuse rejected options '" +
+                         mountOptions + "': " + lastLibfuseMessage);
+    }
+    lastLibfuseMessage.clear();
+    if (fuse_session_mount(session_.get(), where.c_str()) != 0) {
+        session_.reset();
+        throw MountError("cannot mount at " + where + ": " +
+                         (lastLibfuseMessage.empty()
+                              ? std::string("the mount was refused (fusermount3 says why above)")
+                              : lastLibfuseMessage));
+    }
+    device_ = deviceOfFuseMount(options_.mountpoint);
+    if (options_.autoUnmount) {
+        try {
+            watcher_.emplace(options_.mountpoint);
+        } catch (const std::exception& e) {
+            fuse_session_unmount(session_.get());
+            throw MountError("cannot mount at " + where + ": " + e.what());
+        }
+    }
+
+    int event = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (event < 0) {
+        const int error = errno;
+        fuse_session_unmount(session_.get());
+        throw MountError("cannot mount at " + where + ": eventfd: " + errnoText(error));
+    }
+    loopEnded_.reset(event);
+    try {
+        startLoop();
+    } catch (const std::exception& e) {
+        fuse_session_unmount(session_.get());
+        throw MountError("cannot mount at " + where + ": starting the FUSE loop: " + e.what());
+    }
+}
+
+void FuseMount::startLoop() {
+    BlockSignalsForNewThreads blocked;
+    loop_ = std::thread([this] {
+        std::unique_ptr<fuse_loop_config, decltype(&fuse_loop_cfg_destroy)> config(
+            fuse_loop_cfg_create(), &fuse_loop_cfg_destroy);
+        int result = -ENOMEM;
+        if (config) {
+            fuse_loop_cfg_set_max_threads(config.get(), options_.maxThreads);
+            fuse_loop_cfg_set_idle_threads(config.get(), options_.maxIdleThreads);
+            fuse_loop_cfg_set_clone_fd(config.get(), 0);
+            result = fuse_session_loop_mt(session_.get(), config.get());
+        }
+        if (result != 0) {
+            spdlog::error("{}: FUSE loop ended with error: {}", options_.mountpoint.string(),
+                          errnoText(result < 0 ? -result : result));
+        }
+        const uint64_t one = 1;
+        (void)!::write(loopEnded_.get(), &one, sizeof one);
+    });
+}
+
+bool FuseMount::waitLoopEnded(std::chrono::milliseconds timeout) const {
+    const auto deadline = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+        pollfd pfd{loopEnded_.get(), POLLIN, 0};
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        const int ready = ::poll(&pfd, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+        if (ready > 0) {
+            return true;
+        }
+        if (ready == 0 || errno != EINTR) {
+            return false;
+        }
+    }
+}
+
+bool FuseMount::loopEnded() const {
+    return waitLoopEnded(std::chrono::milliseconds(0));
+}
+
+void FuseMount::unmountLazily() {
+    const std::string where = options_.mountpoint.string();
+    if (::geteuid() == 0) {
+        if (::umount2(where.c_str(), MNT_DETACH) != 0 && errno != EINVAL) {
+            spdlog::warn("{}: umount: {}", where, errnoText(errno));
+        }
+        return;
+    }
+    SubprocessOptions bounded;
+    bounded.timeout = options_.unmountGrace;
+    SubprocessResult result = runSubprocess({"fusermount3", "-u", "-z", "--", where}, bounded);
+    if (!result.ok()) {
+        spdlog::warn("{}: fusermount3 -u -z: {}", where, result.describe());
+    }
+}
+
+unsigned FuseMount::connection() const {
+    // fusectl names a connection by the kernel's dev_t, major << 20 | minor (major is 0 for the
+    // anonymous devices FUSE mounts get, so this is the minor).
+    return (major(device_) << 20U) | minor(device_);
+}
+
+bool FuseMount::abortConnection() {
+    const std::string path = "/sys/fs/fuse/connections/" + std::to_string(connection()) + "/abort";
+    UniqueFd abortFile(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+    if (!abortFile || ::write(abortFile.get(), "1", 1) != 1) {
+        spdlog::error("{}: cannot abort the FUSE connection via {} ({}): is fusectl mounted?",
+                      options_.mountpoint.string(), path, errnoText(errno));
+        return false;
+    }
+    spdlog::warn("{}: files still open after {} ms; aborted the FUSE connection",
+                 options_.mountpoint.string(), options_.unmountGrace.count());
+    return true;
+}
+
+bool FuseMount::stop() {
+    if (!loop_.joinable()) {
+        return true;
+    }
+    if (!stopped_) {
+        stopped_ = true;
+        if (!loopEnded()) {
+            unmountLazily();
+        }
+    }
+    if (!waitLoopEnded(options_.unmountGrace) && !abortConnection()) {
+        return false;
+    }
+    // After an abort, workers still inside a store call finish it (bounded by the fetch timeout).
+    loop_.join();
+    fuse_session_unmount(session_.get());  // connection is gone: only closes /dev/fuse
+    watcher_.reset();
+    return true;
+}
+
+FuseMount::~FuseMount() {
+    if (!stop() && loop_.joinable()) {
+        spdlog::error("{}: waiting for open files to be closed before the FUSE loop can end",
+                      options_.mountpoint.string());
+        loop_.join();
+        fuse_session_unmount(session_.get());
+        watcher_.reset();
+    }
+}
+
+}  // namespace megafuse::fs

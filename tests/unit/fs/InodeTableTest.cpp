@@ -1,0 +1,181 @@
+// InodeTableTest: lookup-count accounting, reuse of live inodes, cascading release of parents.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "fs/InodeTable.hpp"
+
+namespace megafuse::test {
+namespace {
+
+using fs::InodeTable;
+using store::EntryKind;
+using store::ObjectId;
+using store::TreeEntry;
+
+ObjectId idOf(uint8_t n) {
+    ObjectId::Raw raw{};
+    raw[0] = n;
+    return ObjectId(raw);
+}
+
+TreeEntry entry(const std::string& name, EntryKind kind, uint8_t n) {
+    return TreeEntry{name, idOf(n), kind};
+}
+
+TEST(InodeTableTest, RootExistsFromTheStart) {
+    InodeTable table(idOf(1));
+    auto root = table.get(FUSE_ROOT_ID);
+    ASSERT_TRUE(root);
+    EXPECT_EQ(root->id, idOf(1));
+    EXPECT_TRUE(root->isDirectory());
+    EXPECT_EQ(root->parent, FUSE_ROOT_ID);
+    EXPECT_EQ(table.size(), 1U);
+}
+
+TEST(InodeTableTest, SameNameGivesSameInodeAndCountsLookups) {
+    InodeTable table(idOf(1));
+    auto first = table.lookup(FUSE_ROOT_ID, entry("a.txt", EntryKind::Regular, 2), 10);
+    auto second = table.lookup(FUSE_ROOT_ID, entry("a.txt", EntryKind::Regular, 2), 999);
+    EXPECT_EQ(first.ino, second.ino);
+    EXPECT_NE(first.ino, FUSE_ROOT_ID);
+    EXPECT_EQ(second.size, 10U) << "an existing inode keeps the size it was made with";
+    EXPECT_EQ(table.lookupCount(first.ino), 2U);
+
+    auto third = table.lookupExisting(FUSE_ROOT_ID, "a.txt");
+    ASSERT_TRUE(third);
+    EXPECT_EQ(third->ino, first.ino);
+    EXPECT_EQ(table.lookupCount(first.ino), 3U);
+    EXPECT_FALSE(table.lookupExisting(FUSE_ROOT_ID, "missing"));
+}
+
+TEST(InodeTableTest, ForgetReleasesOnlyAtZero) {
+    InodeTable table(idOf(1));
+    auto file = table.lookup(FUSE_ROOT_ID, entry("f", EntryKind::Regular, 2), 1);
+    table.lookup(FUSE_ROOT_ID, entry("f", EntryKind::Regular, 2), 1);
+    table.forget(file.ino, 1);
+    EXPECT_TRUE(table.get(file.ino));
+    EXPECT_EQ(table.peekChild(FUSE_ROOT_ID, "f"), file.ino);
+    table.forget(file.ino, 1);
+    EXPECT_FALSE(table.get(file.ino));
+    EXPECT_FALSE(table.peekChild(FUSE_ROOT_ID, "f"));
+    EXPECT_EQ(table.size(), 1U);
+}
+
+TEST(InodeTableTest, ForgottenNameGetsAFreshNumber) {
+    InodeTable table(idOf(1));
+    auto before = table.lookup(FUSE_ROOT_ID, entry("f", EntryKind::Regular, 2), 1);
+    table.forget(before.ino, 1);
+    auto after = table.lookup(FUSE_ROOT_ID, entry("f", EntryKind::Regular, 2), 1);
+    EXPECT_NE(before.ino, after.ino) << "numbers never repeat within a session";
+}
+
+TEST(InodeTableTest, ForgetMultiCountsAtOnce) {
+    InodeTable table(idOf(1));
+    fuse_ino_t ino = 0;
+    for (int i = 0; i < 5; ++i) {
+        ino = table.lookup(FUSE_ROOT_ID, entry("f", EntryKind::Regular, 2), 1).ino;
+    }
+    table.forget(ino, 5);
+    EXPECT_FALSE(table.get(ino));
+}
+
+TEST(InodeTableTest, OverForgetIsClampedAndUnknownIgnored) {
+    InodeTable table(idOf(1));
+    auto file = table.lookup(FUSE_ROOT_ID, entry("f", EntryKind::Regular, 2), 1);
+    table.forget(file.ino, 7);
+    EXPECT_FALSE(table.get(file.ino));
+    table.forget(12345, 1);         // unknown: ignored
+    table.forget(FUSE_ROOT_ID, 9);  // the root lives as long as the mount
+    EXPECT_TRUE(table.get(FUSE_ROOT_ID));
+}
+
+TEST(InodeTableTest, ParentLivesWhileAChildDoesThenGoesWithIt) {
+    InodeTable table(idOf(1));
+    auto dir = table.lookup(FUSE_ROOT_ID, entry("d", EntryKind::Directory, 2), 0);
+    auto sub = table.lookup(dir.ino, entry("e", EntryKind::Directory, 3), 0);
+    auto file = table.lookup(sub.ino, entry("f", EntryKind::Executable, 4), 5);
+    EXPECT_EQ(table.pathOf(file.ino), "d/e/f");
+
+    // The kernel may forget a directory before its child; the child keeps the chain alive.
+    table.forget(dir.ino, 1);
+    table.forget(sub.ino, 1);
+    EXPECT_TRUE(table.get(dir.ino));
+    EXPECT_TRUE(table.get(sub.ino));
+    EXPECT_EQ(table.get(file.ino)->parent, sub.ino);
+
+    // A lookup of the still-live directory reuses its number.
+    EXPECT_EQ(table.lookup(FUSE_ROOT_ID, entry("d", EntryKind::Directory, 2), 0).ino, dir.ino);
+    table.forget(dir.ino, 1);
+
+    table.forget(file.ino, 1);
+    EXPECT_FALSE(table.get(file.ino));
+    EXPECT_FALSE(table.get(sub.ino));
+    EXPECT_FALSE(table.get(dir.ino));
+    EXPECT_EQ(table.size(), 1U);
+}
+
+TEST(InodeTableTest, SameNameInDifferentDirectoriesIsDifferent) {
+    InodeTable table(idOf(1));
+    auto a = table.lookup(FUSE_ROOT_ID, entry("a", EntryKind::Directory, 2), 0);
+    auto b = table.lookup(FUSE_ROOT_ID, entry("b", EntryKind::Directory, 2), 0);
+    auto inA = table.lookup(a.ino, entry("x", EntryKind::Regular, 3), 1);
+    auto inB = table.lookup(b.ino, entry("x", EntryKind::Regular, 3), 1);
+    EXPECT_NE(inA.ino, inB.ino);
+    EXPECT_NE(a.ino, b.ino) << "same tree id, different paths: different inodes";
+}
+
+TEST(InodeTableTest, NamesWithAnyBytes) {
+    InodeTable table(idOf(1));
+    const std::string odd("sp ace\ttab\xff\x01", 12);
+    auto file = table.lookup(FUSE_ROOT_ID, entry(odd, EntryKind::Regular, 2), 1);
+    EXPECT_EQ(table.peekChild(FUSE_ROOT_ID, odd), file.ino);
+    EXPECT_EQ(table.pathOf(file.ino), odd);
+}
+
+TEST(InodeTableTest, SymlinkTargetIsKeptPerInode) {
+    InodeTable table(idOf(1));
+    auto link = table.lookup(FUSE_ROOT_ID, entry("l", EntryKind::Symlink, 2), 6);
+    EXPECT_FALSE(table.symlinkTarget(link.ino));
+    table.setSymlinkTarget(link.ino, "target");
+    EXPECT_EQ(table.symlinkTarget(link.ino), "target");
+}
+
+TEST(InodeTableTest, ListingPrefetchIsClaimedOncePerRecentListing) {
+    using namespace std::chrono_literals;
+    InodeTable table(idOf(1));
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_FALSE(table.claimListingPrefetch(FUSE_ROOT_ID, t0, 10s)) << "never listed";
+    table.markListed(FUSE_ROOT_ID, t0);
+    EXPECT_TRUE(table.claimListingPrefetch(FUSE_ROOT_ID, t0 + 1s, 10s));
+    EXPECT_FALSE(table.claimListingPrefetch(FUSE_ROOT_ID, t0 + 2s, 10s)) << "already claimed";
+    table.markListed(FUSE_ROOT_ID, t0 + 3s);
+    EXPECT_FALSE(table.claimListingPrefetch(FUSE_ROOT_ID, t0 + 20s, 10s)) << "listing too old";
+}
+
+TEST(InodeTableTest, ConcurrentLookupsAndForgetsBalance) {
+    InodeTable table(idOf(1));
+    constexpr int kThreads = 4;
+    constexpr int kRounds = 2000;
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&table, t] {
+            for (int i = 0; i < kRounds; ++i) {
+                auto dir = table.lookup(FUSE_ROOT_ID, entry("d", EntryKind::Directory, 2), 0);
+                auto file = table.lookup(
+                    dir.ino, entry("f" + std::to_string((i + t) % 7), EntryKind::Regular, 3), 1);
+                table.forget(dir.ino, 1);
+                table.forget(file.ino, 1);
+            }
+        });
+    }
+    for (auto& thread : threads) {
+        thread.join();
+    }
+    EXPECT_EQ(table.size(), 1U);
+}
+
+}  // namespace
+}  // namespace megafuse::test
