@@ -1,0 +1,94 @@
+// mega-fused: the daemon's entry point. Parses the command line (CLI11) and runs one command;
+// with no subcommand the per-user service (core/Service.hpp), `mount` one foreground mount.
+#include <signal.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <exception>
+
+#include "common/Log.hpp"
+#include "core/MountCommand.hpp"
+#include "core/Service.hpp"
+#include "core/SignalFd.hpp"
+
+#ifndef MEGAFUSE_VERSION
+#define MEGAFUSE_VERSION "unknown"
+#endif
+
+int main(int argc, char** argv) {
+    using megafuse::core::kExitFailure;
+    using megafuse::core::kExitUsage;
+
+    CLI::App app{"mega-fused: a Git revision as a lazily loaded, read-only directory tree",
+                 "mega-fused"};
+    app.set_version_flag("--version", "mega-fused " MEGAFUSE_VERSION);
+    app.require_subcommand(0, 1);  // none: the service (core/Service.hpp)
+
+    megafuse::core::ServiceOptions service;
+    megafuse::core::addServiceOptions(app, service);
+
+    megafuse::core::MountCommandOptions mount;
+    std::string logLevel = "info";
+    CLI::App* mountCommand = app.add_subcommand(
+        "mount", "Mount one revision of SOURCE at MOUNTPOINT and serve it until SIGINT/SIGTERM");
+    mountCommand
+        ->add_option("SOURCE", mount.source,
+                     "local repository path, or file://, git://, http(s):// URL")
+        ->required();
+    mountCommand->add_option("MOUNTPOINT", mount.mountpoint, "an existing directory")->required();
+    mountCommand->add_option("--rev", mount.revision, "branch, tag or commit to show")
+        ->capture_default_str();
+    mountCommand->add_option("--path", mount.subPath, "show only this folder of the revision");
+    mountCommand->add_option("--cache-dir", mount.cacheDir,
+                             "partial clones and content cache (default: XDG cache)");
+    mountCommand
+        ->add_option("--content-cache-size", mount.contentCacheBytes,
+                     "on-disk blob cache budget in bytes (suffixes: K, M, G)")
+        ->transform(CLI::AsSizeValue(false));
+    mountCommand
+        ->add_option("--tree-cache-size", mount.treeCacheBytes,
+                     "in-memory tree cache budget in bytes (suffixes: K, M, G)")
+        ->transform(CLI::AsSizeValue(false));
+    mountCommand
+        ->add_option("--fetch-timeout", mount.fetchTimeoutSeconds,
+                     "seconds one fetch round trip may take")
+        ->check(CLI::Range(1U, 86400U))
+        ->capture_default_str();
+    mountCommand->add_option("--log-level", logLevel, "trace, debug, info, warn, error, off")
+        ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
+        ->capture_default_str();
+    mountCommand->add_flag("--allow-other", mount.allowOther,
+                           "let other users see the mount (non-root: user_allow_other in "
+                           "/etc/fuse.conf)");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        const int status = app.exit(e);  // prints help, version or the error
+        return status == 0 ? 0 : kExitUsage;
+    }
+
+    if (app.get_subcommands().empty()) {
+        try {
+            // Before any thread exists, so every thread inherits the blocked mask.
+            megafuse::core::SignalFd signals({SIGINT, SIGTERM, SIGHUP});
+            ::signal(SIGPIPE, SIG_IGN);
+            megafuse::initLogging("info");
+            return megafuse::core::runService(service, signals);
+        } catch (const std::exception& e) {
+            std::fprintf(stderr, "mega-fused: %s\n", e.what());
+            return kExitFailure;
+        }
+    }
+
+    try {
+        // Before any thread exists, so every thread inherits the blocked mask.
+        megafuse::core::SignalFd signals({SIGINT, SIGTERM});
+        ::signal(SIGPIPE, SIG_IGN);
+        megafuse::initLogging(logLevel);
+        return megafuse::core::runMountCommand(mount, signals);
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "mega-fused: %s\n", e.what());
+        return kExitFailure;
+    }
+}

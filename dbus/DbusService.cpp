@@ -1,0 +1,439 @@
+// DbusService: adaptor implementations. Every handler is guarded: sdbus-c++ 1.2 only catches
+// sdbus::Error, so anything else is turned into one here (ManagerError by its mapped name).
+#include "dbus/DbusService.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <exception>
+#include <optional>
+#include <utility>
+#include <vector>
+
+#include "MegaFuse1Adaptor.hpp"
+#include "dbus/ErrorMapping.hpp"
+#include "dbus/ObjectPaths.hpp"
+
+namespace megafuse::dbus {
+namespace {
+
+using manager::ManagerErrc;
+using manager::ManagerError;
+using Options = std::map<std::string, sdbus::Variant>;
+
+sdbus::Error asDbusError(std::exception_ptr error) {
+    try {
+        std::rethrow_exception(std::move(error));
+    } catch (const ManagerError& e) {
+        return toDbusError(e);
+    } catch (const sdbus::Error& e) {
+        return e;
+    } catch (const std::exception& e) {
+        return sdbus::Error(kFailed, e.what());
+    } catch (...) {
+        return sdbus::Error(kFailed, "unknown error");
+    }
+}
+
+// Runs a synchronous handler; lets only sdbus::Error out.
+template <typename Fn>
+auto guardSync(Fn&& handler) -> decltype(handler()) {
+    try {
+        return handler();
+    } catch (...) {
+        throw asDbusError(std::current_exception());
+    }
+}
+
+// Sends an error reply, never throwing (the caller may be gone).
+template <typename... R>
+void replyError(const sdbus::Result<R...>& result, const sdbus::Error& error) noexcept {
+    try {
+        result.returnError(error);
+    } catch (const std::exception& e) {
+        spdlog::warn("D-Bus: cannot send error reply {}: {}", error.getName(), e.what());
+    }
+}
+
+// Runs the synchronous part of an async handler; an exception becomes the error reply.
+template <typename... R, typename Fn>
+void guardAsync(const sdbus::Result<R...>& result, Fn&& handler) noexcept {
+    try {
+        handler();
+    } catch (...) {
+        replyError(result, asDbusError(std::current_exception()));
+    }
+}
+
+ManagerError invalidArgs(const std::string& why) {
+    return ManagerError(ManagerErrc::InvalidArgs, why);
+}
+
+template <typename T>
+T optionOfType(const std::string& key, const sdbus::Variant& value) {
+    const std::string wanted = sdbus::signature_of<T>::str();
+    if (!value.containsValueOfType<T>()) {
+        throw invalidArgs("option '" + key + "' must be of type '" + wanted + "', got '" +
+                          value.peekValueType() + "'");
+    }
+    return value.get<T>();
+}
+
+manager::UnmountOptions parseUnmountOptions(const Options& options) {
+    manager::UnmountOptions out;
+    for (const auto& [key, value] : options) {
+        if (key == "force") {
+            out.force = optionOfType<bool>(key, value);
+        } else if (key == "lazy") {
+            out.lazy = optionOfType<bool>(key, value);
+        } else {
+            throw invalidArgs("unknown option '" + key + "' (known: force, lazy)");
+        }
+    }
+    return out;
+}
+
+void requireNoOptions(const Options& options) {
+    if (!options.empty()) {
+        throw invalidArgs("unknown option '" + options.begin()->first + "' (none are defined)");
+    }
+}
+
+manager::MountSpec parseMountSpec(const Options& spec) {
+    manager::MountSpec out;
+    bool haveName = false;
+    bool haveSource = false;
+    bool haveMountpoint = false;
+    for (const auto& [key, value] : spec) {
+        if (key == "name") {
+            out.name = optionOfType<std::string>(key, value);
+            haveName = true;
+        } else if (key == "source") {
+            out.source = optionOfType<std::string>(key, value);
+            haveSource = true;
+        } else if (key == "mountpoint") {
+            out.mountpoint = optionOfType<std::string>(key, value);
+            haveMountpoint = true;
+        } else if (key == "revision") {
+            out.revision = optionOfType<std::string>(key, value);
+        } else if (key == "path") {
+            out.subPath = optionOfType<std::string>(key, value);
+        } else if (key == "writable") {
+            out.writable = optionOfType<bool>(key, value);
+        } else if (key == "mount") {
+            out.mountNow = optionOfType<bool>(key, value);
+        } else {
+            throw invalidArgs("unknown key '" + key +
+                              "' (known: name, source, mountpoint, revision, path, writable, "
+                              "mount)");
+        }
+    }
+    if (!haveName) {
+        throw invalidArgs("missing key 'name' (s)");
+    }
+    if (!haveSource) {
+        throw invalidArgs("missing key 'source' (s)");
+    }
+    if (!haveMountpoint) {
+        throw invalidArgs("missing key 'mountpoint' (s)");
+    }
+    return out;
+}
+
+// Completion of an async call: posts the reply to the main thread.
+template <typename... R>
+class PendingReply {
+public:
+    PendingReply(sdbus::Result<R...>&& result, std::function<void(std::function<void()>)> post)
+        : result_(std::make_shared<sdbus::Result<R...>>(std::move(result))),
+          post_(std::move(post)) {}
+
+    [[nodiscard]] const sdbus::Result<R...>& result() const { return *result_; }
+
+    void complete(const std::optional<ManagerError>& error, R... values) const {
+        post_([result = result_, error, values...] {
+            if (error) {
+                replyError(*result, toDbusError(*error));
+                return;
+            }
+            try {
+                result->returnResults(values...);
+            } catch (const std::exception& e) {
+                spdlog::warn("D-Bus: cannot send reply: {}", e.what());
+            }
+        });
+    }
+
+private:
+    std::shared_ptr<sdbus::Result<R...>> result_;
+    std::function<void(std::function<void()>)> post_;
+};
+
+}  // namespace
+
+class ManagerObject final
+    : public sdbus::AdaptorInterfaces<com::gitmega::MegaFuse1::Manager_adaptor,
+                                      sdbus::ObjectManager_adaptor, sdbus::Properties_adaptor> {
+public:
+    ManagerObject(sdbus::IConnection& connection, manager::MountManager& manager,
+                  const ServiceHooks& hooks)
+        : AdaptorInterfaces(connection, kRootPath), manager_(manager), hooks_(hooks) {
+        registerAdaptor();
+    }
+    ~ManagerObject() { unregisterAdaptor(); }
+    ManagerObject(const ManagerObject&) = delete;
+    ManagerObject& operator=(const ManagerObject&) = delete;
+
+private:
+    void Reload() override {
+        guardSync([&] { hooks_.reload(); });
+    }
+
+    void AddMount(sdbus::Result<sdbus::ObjectPath>&& result, Options spec) override {
+        PendingReply<sdbus::ObjectPath> reply(std::move(result), hooks_.post);
+        guardAsync(reply.result(), [&] {
+            manager::MountSpec parsed = parseMountSpec(spec);
+            const sdbus::ObjectPath path(mountObjectPath(parsed.name));
+            manager_.addMount(parsed, [reply, path](const std::optional<ManagerError>& error) {
+                reply.complete(error, path);
+            });
+        });
+    }
+
+    void RemoveMount(sdbus::Result<>&& result, std::string name, Options options) override {
+        PendingReply<> reply(std::move(result), hooks_.post);
+        guardAsync(reply.result(), [&] {
+            if (name.empty()) {
+                throw invalidArgs("name must not be empty");
+            }
+            manager_.removeMount(
+                name, parseUnmountOptions(options),
+                [reply](const std::optional<ManagerError>& error) { reply.complete(error); });
+        });
+    }
+
+    sdbus::ObjectPath ResolveMount(const std::string& nameOrPath) override {
+        return guardSync([&] {
+            if (nameOrPath.empty()) {
+                throw invalidArgs("name_or_path must not be empty");
+            }
+            return sdbus::ObjectPath(mountObjectPath(manager_.resolve(nameOrPath)));
+        });
+    }
+
+    std::string Version() override { return MEGAFUSE_VERSION; }
+    std::string ConfigPath() override {
+        return guardSync([&] { return hooks_.configPath(); });
+    }
+
+    manager::MountManager& manager_;
+    const ServiceHooks& hooks_;
+};
+
+class MountObject final
+    : public sdbus::AdaptorInterfaces<com::gitmega::MegaFuse1::Mount_adaptor,
+                                      sdbus::Properties_adaptor, sdbus::ManagedObject_adaptor> {
+public:
+    MountObject(sdbus::IConnection& connection, manager::MountManager& manager,
+                const ServiceHooks& hooks, manager::MountInfo info)
+        : AdaptorInterfaces(connection, mountObjectPath(info.config.name)),
+          manager_(manager),
+          hooks_(hooks),
+          name_(info.config.name),
+          info_(std::move(info)) {
+        registerAdaptor();
+        emitInterfacesAddedSignal();
+    }
+    ~MountObject() {
+        try {
+            emitInterfacesRemovedSignal();
+        } catch (const std::exception& e) {
+            spdlog::warn("D-Bus: InterfacesRemoved for '{}': {}", name_, e.what());
+        }
+        unregisterAdaptor();
+    }
+    MountObject(const MountObject&) = delete;
+    MountObject& operator=(const MountObject&) = delete;
+
+    // Takes the new state and announces the properties that differ (main thread).
+    void update(manager::MountInfo info) {
+        std::vector<std::string> changed;
+        auto check = [&](bool differs, const char* property) {
+            if (differs) {
+                changed.emplace_back(property);
+            }
+        };
+        const auto& before = info_;
+        check(before.config.source != info.config.source, "Source");
+        check(before.config.revision != info.config.revision, "Revision");
+        check(before.commitId != info.commitId, "CommitId");
+        check(before.config.subPath != info.config.subPath, "SubPath");
+        check(before.config.mountpoint != info.config.mountpoint, "MountPoint");
+        check(before.config.writable != info.config.writable, "Writable");
+        check(before.config.automount != info.config.automount, "Automount");
+        check(before.configured != info.configured, "Configured");
+        check(before.state != info.state, "State");
+        check(before.lastError != info.lastError, "LastError");
+        info_ = std::move(info);
+        if (!changed.empty()) {
+            emitPropertiesChangedSignal(com::gitmega::MegaFuse1::Mount_adaptor::INTERFACE_NAME,
+                                        changed);
+        }
+    }
+
+private:
+    void Mount(sdbus::Result<>&& result, Options options) override {
+        PendingReply<> reply(std::move(result), hooks_.post);
+        guardAsync(reply.result(), [&] {
+            requireNoOptions(options);
+            manager_.mount(name_, [reply](const std::optional<ManagerError>& error) {
+                reply.complete(error);
+            });
+        });
+    }
+
+    void Unmount(sdbus::Result<>&& result, Options options) override {
+        PendingReply<> reply(std::move(result), hooks_.post);
+        guardAsync(reply.result(), [&] {
+            manager_.unmount(
+                name_, parseUnmountOptions(options),
+                [reply](const std::optional<ManagerError>& error) { reply.complete(error); });
+        });
+    }
+
+    void Prefetch(sdbus::Result<uint64_t>&& result, std::vector<std::string> paths,
+                  Options options) override {
+        PendingReply<uint64_t> reply(std::move(result), hooks_.post);
+        guardAsync(reply.result(), [&] {
+            requireNoOptions(options);
+            for (const auto& path : paths) {
+                if (path.starts_with('/')) {
+                    throw invalidArgs("path '" + path + "' must be relative to the mount root");
+                }
+            }
+            manager_.prefetch(name_, std::move(paths),
+                              [reply](const std::optional<ManagerError>& error, uint64_t count) {
+                                  reply.complete(error, count);
+                              });
+        });
+    }
+
+    std::string Name() override { return name_; }
+    std::string Source() override { return info_.config.source.describe(); }
+    std::string Revision() override { return info_.config.revision; }
+    std::string CommitId() override { return info_.commitId; }
+    std::string SubPath() override { return info_.config.subPath; }
+    std::string MountPoint() override { return info_.config.mountpoint.string(); }
+    bool Writable() override { return info_.config.writable; }
+    bool Automount() override { return info_.config.automount; }
+    bool Configured() override { return info_.configured; }
+    std::string State() override { return manager::toString(info_.state); }
+    std::string LastError() override { return info_.lastError; }
+    // Counters change on every fetch: read live, announced by no signal (the contract says so).
+    uint64_t ObjectsFetched() override { return liveStats().objectsFetched; }
+    uint64_t BytesFetched() override { return liveStats().bytesFetched; }
+    uint64_t CacheHits() override { return liveStats().cacheHits; }
+    uint64_t CacheMisses() override { return liveStats().cacheMisses; }
+
+    manager::MountStats liveStats() {
+        return guardSync([&] {
+            try {
+                return manager_.info(name_).stats;
+            } catch (const ManagerError&) {
+                return manager::MountStats{};  // being removed: its object goes next
+            }
+        });
+    }
+
+    manager::MountManager& manager_;
+    const ServiceHooks& hooks_;
+    const std::string name_;
+    manager::MountInfo info_;  // as last announced; main thread only
+};
+
+DbusService::DbusService(sdbus::IConnection& connection, manager::MountManager& manager,
+                         ServiceHooks hooks)
+    : connection_(connection),
+      manager_(manager),
+      hooks_(std::move(hooks)),
+      alive_(std::make_shared<DbusService*>(this)),
+      root_(std::make_unique<ManagerObject>(connection_, manager_, hooks_)) {}
+
+DbusService::~DbusService() {
+    mounts_.clear();
+    root_.reset();
+}
+
+void DbusService::mountAdded(const manager::MountInfo& info) {
+    std::weak_ptr<DbusService*> alive = alive_;
+    hooks_.post([alive, info] {
+        if (auto self = alive.lock()) {
+            (*self)->addObject(info);
+        }
+    });
+}
+
+void DbusService::mountRemoved(const std::string& name) {
+    std::weak_ptr<DbusService*> alive = alive_;
+    hooks_.post([alive, name] {
+        if (auto self = alive.lock()) {
+            (*self)->removeObject(name);
+        }
+    });
+}
+
+void DbusService::mountChanged(const manager::MountInfo& info) {
+    std::weak_ptr<DbusService*> alive = alive_;
+    hooks_.post([alive, info] {
+        if (auto self = alive.lock()) {
+            (*self)->updateObject(info);
+        }
+    });
+}
+
+void DbusService::progress(const std::string& name, const std::string& operation, uint64_t done,
+                           uint64_t total) {
+    std::weak_ptr<DbusService*> alive = alive_;
+    hooks_.post([alive, name, operation, done, total] {
+        auto self = alive.lock();
+        if (!self) {
+            return;
+        }
+        auto it = (*self)->mounts_.find(name);
+        if (it == (*self)->mounts_.end()) {
+            return;
+        }
+        try {
+            it->second->emitProgress(operation, done, total);
+        } catch (const std::exception& e) {
+            spdlog::warn("D-Bus: Progress for '{}': {}", name, e.what());
+        }
+    });
+}
+
+void DbusService::addObject(const manager::MountInfo& info) {
+    try {
+        mounts_.erase(info.config.name);
+        mounts_[info.config.name] =
+            std::make_unique<MountObject>(connection_, manager_, hooks_, info);
+    } catch (const std::exception& e) {
+        spdlog::error("D-Bus: cannot publish mount '{}': {}", info.config.name, e.what());
+    }
+}
+
+void DbusService::removeObject(const std::string& name) {
+    mounts_.erase(name);
+}
+
+void DbusService::updateObject(const manager::MountInfo& info) {
+    auto it = mounts_.find(info.config.name);
+    if (it == mounts_.end()) {
+        return;
+    }
+    try {
+        it->second->update(info);
+    } catch (const std::exception& e) {
+        spdlog::warn("D-Bus: PropertiesChanged for '{}': {}", info.config.name, e.what());
+    }
+}
+
+}  // namespace megafuse::dbus
