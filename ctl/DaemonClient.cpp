@@ -1,0 +1,274 @@
+// DaemonClient: sdbus-c++ proxies generated from the contract, on a connection that megactl
+// drives itself (poll + processPendingRequest) so progress signals need no second thread.
+#include "DaemonClient.hpp"
+
+#include <poll.h>
+#include <sdbus-c++/sdbus-c++.h>
+#include <systemd/sd-bus.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdlib>
+#include <map>
+#include <system_error>
+#include <utility>
+
+#include "CtlError.hpp"
+#include "MegaFuse1Proxy.hpp"
+
+namespace megafuse::ctl {
+namespace {
+
+using Dictionary = std::map<std::string, sdbus::Variant>;
+using ManagedObjects = std::map<sdbus::ObjectPath, std::map<std::string, Dictionary>>;
+
+constexpr const char* kManagerInterface = com::gitmega::MegaFuse1::Manager_proxy::INTERFACE_NAME;
+constexpr const char* kMountInterface = com::gitmega::MegaFuse1::Mount_proxy::INTERFACE_NAME;
+
+Dictionary unmountOptions(UnmountMode mode) {
+    Dictionary options;
+    if (mode == UnmountMode::Force) {
+        options["force"] = sdbus::Variant(true);
+    } else if (mode == UnmountMode::Lazy) {
+        options["lazy"] = sdbus::Variant(true);
+    }
+    return options;
+}
+
+// Holds a long call's outcome until waitForReply returns to the caller's stack.
+struct PendingReply {
+    bool replied = false;
+    std::optional<sdbus::Error> error;
+
+    void complete(const sdbus::Error* failure) {
+        if (failure != nullptr) {
+            error = *failure;
+        }
+        replied = true;
+    }
+    void throwIfFailed() const {
+        if (error) {
+            throw *error;
+        }
+    }
+};
+
+}  // namespace
+
+class DaemonClient::ManagerProxy final
+    : public sdbus::ProxyInterfaces<com::gitmega::MegaFuse1::Manager_proxy,
+                                    sdbus::ObjectManager_proxy> {
+public:
+    explicit ManagerProxy(sdbus::IConnection& connection)
+        : ProxyInterfaces(connection, kBusName, kManagerPath) {
+        registerProxy();
+    }
+    ~ManagerProxy() { unregisterProxy(); }
+    ManagerProxy(const ManagerProxy&) = delete;
+    ManagerProxy& operator=(const ManagerProxy&) = delete;
+
+    // The raw proxy, for calls that need a timeout or a reply callback (the generated methods
+    // offer neither).
+    sdbus::IProxy& raw() { return getProxy(); }
+
+private:
+    // megactl reads the list once per command; it does not follow additions.
+    void onInterfacesAdded(const sdbus::ObjectPath& /*path*/,
+                           const std::map<std::string, Dictionary>& /*interfaces*/) override {}
+    void onInterfacesRemoved(const sdbus::ObjectPath& /*path*/,
+                             const std::vector<std::string>& /*interfaces*/) override {}
+};
+
+class DaemonClient::MountProxy final
+    : public sdbus::ProxyInterfaces<com::gitmega::MegaFuse1::Mount_proxy, sdbus::Properties_proxy> {
+public:
+    MountProxy(sdbus::IConnection& connection, const std::string& objectPath,
+               ProgressHandler onProgress)
+        : ProxyInterfaces(connection, kBusName, objectPath), onProgress_(std::move(onProgress)) {
+        registerProxy();
+    }
+    ~MountProxy() { unregisterProxy(); }
+    MountProxy(const MountProxy&) = delete;
+    MountProxy& operator=(const MountProxy&) = delete;
+
+    sdbus::IProxy& raw() { return getProxy(); }
+
+private:
+    void onProgress(const std::string& operation, const uint64_t& done,
+                    const uint64_t& total) override {
+        if (onProgress_) {
+            onProgress_(ProgressEvent{operation, done, total});
+        }
+    }
+    void onPropertiesChanged(const std::string& interfaceName, const Dictionary& changed,
+                             const std::vector<std::string>& /*invalidated*/) override {
+        if (!onProgress_ || interfaceName != kMountInterface) {
+            return;
+        }
+        if (const auto it = changed.find("State");
+            it != changed.end() && it->second.containsValueOfType<std::string>()) {
+            onProgress_(ProgressEvent{it->second.get<std::string>(), 0, 0});
+        }
+    }
+
+    ProgressHandler onProgress_;
+};
+
+DaemonClient::DaemonClient(CallTimeouts timeouts) : timeouts_(timeouts) {
+    try {
+        connection_ = sdbus::createSessionBusConnection();
+    } catch (const sdbus::Error& error) {
+        throw CtlError(ExitCode::DaemonUnreachable,
+                       "cannot connect to the session bus (" + error.getMessage() +
+                           "): mega-fused serves the user's session bus; run megactl in the "
+                           "login session or set DBUS_SESSION_BUS_ADDRESS");
+    }
+    connection_->setMethodCallTimeout(timeouts_.quick);
+    manager_ = std::make_unique<ManagerProxy>(*connection_);
+}
+
+DaemonClient::~DaemonClient() = default;
+
+std::string DaemonClient::daemonVersion() {
+    return manager_->Version();
+}
+
+std::string DaemonClient::configPath() {
+    return manager_->ConfigPath();
+}
+
+std::vector<MountInfo> DaemonClient::listMounts() {
+    const ManagedObjects objects = manager_->GetManagedObjects();
+    std::vector<MountInfo> mounts;
+    for (const auto& [path, interfaces] : objects) {
+        if (const auto it = interfaces.find(kMountInterface); it != interfaces.end()) {
+            mounts.push_back(MountInfo::fromProperties(path, it->second));
+        }
+    }
+    std::sort(mounts.begin(), mounts.end(),
+              [](const MountInfo& a, const MountInfo& b) { return a.name < b.name; });
+    return mounts;
+}
+
+std::string DaemonClient::resolveMount(const std::string& nameOrPath) {
+    return manager_->ResolveMount(nameOrPath);
+}
+
+MountInfo DaemonClient::mountInfo(const std::string& objectPath) {
+    MountProxy proxy(*connection_, objectPath, nullptr);
+    return MountInfo::fromProperties(objectPath, proxy.GetAll(kMountInterface));
+}
+
+std::string DaemonClient::addMount(const AddMountSpec& spec, const ProgressHandler& onProgress) {
+    Dictionary dictionary{
+        {"name", sdbus::Variant(spec.name)},
+        {"source", sdbus::Variant(spec.source)},
+        {"mountpoint", sdbus::Variant(spec.mountPoint)},
+        {"writable", sdbus::Variant(spec.writable)},
+        {"mount", sdbus::Variant(true)},
+    };
+    if (spec.revision) {
+        dictionary["revision"] = sdbus::Variant(*spec.revision);
+    }
+    if (spec.subPath) {
+        dictionary["path"] = sdbus::Variant(*spec.subPath);
+    }
+    // Subscribed before the call: the clone's first signals come before AddMount's reply.
+    MountProxy progress(*connection_, mountObjectPath(spec.name), onProgress);
+    PendingReply pending;
+    sdbus::ObjectPath result;
+    manager_->raw()
+        .callMethodAsync("AddMount")
+        .onInterface(kManagerInterface)
+        .withTimeout(timeouts_.slow)
+        .withArguments(dictionary)
+        .uponReplyInvoke([&](const sdbus::Error* error, sdbus::ObjectPath path) {
+            result = std::move(path);
+            pending.complete(error);
+        });
+    waitForReply(pending.replied);
+    pending.throwIfFailed();
+    return result;
+}
+
+void DaemonClient::mount(const std::string& objectPath, const ProgressHandler& onProgress) {
+    MountProxy proxy(*connection_, objectPath, onProgress);
+    PendingReply pending;
+    proxy.raw()
+        .callMethodAsync("Mount")
+        .onInterface(kMountInterface)
+        .withTimeout(timeouts_.slow)
+        .withArguments(Dictionary{})
+        .uponReplyInvoke([&](const sdbus::Error* error) { pending.complete(error); });
+    waitForReply(pending.replied);
+    pending.throwIfFailed();
+}
+
+void DaemonClient::unmount(const std::string& objectPath, UnmountMode mode) {
+    MountProxy proxy(*connection_, objectPath, nullptr);
+    proxy.raw()
+        .callMethod("Unmount")
+        .onInterface(kMountInterface)
+        .withTimeout(timeouts_.slow)
+        .withArguments(unmountOptions(mode));
+}
+
+void DaemonClient::removeMount(const std::string& name, UnmountMode mode) {
+    manager_->raw()
+        .callMethod("RemoveMount")
+        .onInterface(kManagerInterface)
+        .withTimeout(timeouts_.slow)
+        .withArguments(name, unmountOptions(mode));
+}
+
+void DaemonClient::reload() {
+    // Reload remounts changed mounts, which can mean a clone: a slow call.
+    manager_->raw().callMethod("Reload").onInterface(kManagerInterface).withTimeout(timeouts_.slow);
+}
+
+uint64_t DaemonClient::prefetch(const std::string& objectPath,
+                                const std::vector<std::string>& paths,
+                                const ProgressHandler& onProgress) {
+    MountProxy proxy(*connection_, objectPath, onProgress);
+    PendingReply pending;
+    uint64_t fetched = 0;
+    proxy.raw()
+        .callMethodAsync("Prefetch")
+        .onInterface(kMountInterface)
+        .withTimeout(timeouts_.slow)
+        .withArguments(paths, Dictionary{})
+        .uponReplyInvoke([&](const sdbus::Error* error, uint64_t objects) {
+            fetched = objects;
+            pending.complete(error);
+        });
+    waitForReply(pending.replied);
+    pending.throwIfFailed();
+    return fetched;
+}
+
+void DaemonClient::waitForReply(const bool& replied) {
+    // The call's own timeout is part of sd-bus's poll deadline, so this ends either way.
+    while (!replied) {
+        if (connection_->processPendingRequest()) {
+            continue;
+        }
+        const auto pollData = connection_->getEventLoopPollData();
+        struct pollfd descriptor {
+            pollData.fd, pollData.events, 0
+        };
+        if (::poll(&descriptor, 1, pollData.getPollTimeout()) < 0 && errno != EINTR) {
+            throw std::system_error(errno, std::generic_category(), "poll on the session bus");
+        }
+    }
+}
+
+std::string mountObjectPath(const std::string& name) {
+    char* encoded = nullptr;
+    if (const int r = sd_bus_path_encode(kMountsPath, name.c_str(), &encoded); r < 0) {
+        throw std::system_error(-r, std::generic_category(), "sd_bus_path_encode");
+    }
+    const std::unique_ptr<char, decltype(&std::free)> owner(encoded, &std::free);
+    return encoded;
+}
+
+}  // namespace megafuse::ctl

@@ -1,0 +1,164 @@
+// megactl: the command line over mega-fused's D-Bus API. Parses arguments, runs one command, and
+// is the one place where any failure becomes an exit code and a single "megactl: ..." line.
+#include <sdbus-c++/Error.h>
+
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "Commands.hpp"
+#include "CtlError.hpp"
+#include "DaemonClient.hpp"
+#include "Doctor.hpp"
+#include "ProgressBar.hpp"
+
+namespace megafuse::ctl {
+namespace {
+
+constexpr const char* kExitCodes = R"(Exit codes:
+  0  success
+  1  failure (mount failed, timeout, problems found by doctor, unexpected error)
+  2  usage error or invalid argument / invalid configuration
+  3  no such mount
+  4  mega-fused unreachable (not running, or no session bus)
+  5  state conflict (busy, already mounted, not mounted)
+
+--json prints one JSON document per command on stdout (keys: docs/megactl.md).)";
+
+int report(const CtlError& error) {
+    std::cerr << "megactl: " << error.what() << '\n';
+    return static_cast<int>(error.code());
+}
+
+struct Arguments {
+    bool json = false;
+    double timeoutSeconds = 600;
+    std::optional<std::string> statusTarget;
+    MountOptions mount;
+    std::string target;  // unmount, prefetch, stats
+    bool force = false;
+    bool lazy = false;
+    std::vector<std::string> prefetchPaths;
+    DoctorOptions doctor;
+};
+
+CallTimeouts timeoutsFrom(const Arguments& arguments) {
+    CallTimeouts timeouts;
+    timeouts.slow =
+        std::chrono::milliseconds(static_cast<int64_t>(arguments.timeoutSeconds * 1000));
+    timeouts.quick = std::min(timeouts.quick, timeouts.slow);
+    return timeouts;
+}
+
+}  // namespace
+}  // namespace megafuse::ctl
+
+int main(int argc, char** argv) {
+    using namespace megafuse::ctl;
+
+    Arguments args;
+    CLI::App app{"megactl: control mega-fused, the lazily loaded Git working-copy daemon",
+                 "megactl"};
+    app.set_version_flag("--version", std::string("megactl ") + MEGAFUSE_VERSION);
+    app.require_subcommand(1);
+    app.fallthrough();  // global options are accepted after the subcommand too
+    app.footer(kExitCodes);
+    app.add_flag("--json", args.json, "Print one JSON document (stable keys) instead of text");
+    app.add_option("--timeout", args.timeoutSeconds,
+                   "Seconds to wait for long operations: mount, unmount, prefetch, reload")
+        ->check(CLI::PositiveNumber)
+        ->capture_default_str();
+
+    auto* list =
+        app.add_subcommand("list", "List every mount: NAME STATE REVISION COMMIT MOUNTPOINT");
+    auto* status = app.add_subcommand("status", "Show the daemon, or one mount in detail");
+    status->add_option("name", args.statusTarget, "Mount name, mountpoint or a path inside it");
+
+    auto* mount = app.add_subcommand(
+        "mount", "Mount a configured mount (NAME), or SOURCE at MOUNTPOINT ad hoc");
+    mount
+        ->add_option("name_or_source", args.mount.target,
+                     "Configured mount name, or the source of an ad-hoc mount (path or URL)")
+        ->required();
+    mount->add_option("mountpoint", args.mount.mountPoint, "Ad-hoc mount: where to mount SOURCE");
+    mount->add_option("--rev", args.mount.revision, "Ad-hoc: branch, tag or commit (default HEAD)");
+    mount->add_option("--path", args.mount.subPath, "Ad-hoc: mount this folder of the repository");
+    mount->add_flag("--writable", args.mount.writable, "Ad-hoc: copy-on-write overlay");
+    mount->add_option("--name", args.mount.name,
+                      "Ad-hoc: mount name (default: the mountpoint's folder name)");
+
+    auto* unmount = app.add_subcommand(
+        "unmount", "Unmount NAME or the mount at PATH (an ad-hoc mount is also removed)");
+    unmount->add_option("name_or_path", args.target, "Mount name, mountpoint or a path inside it")
+        ->required();
+    auto* force = unmount->add_flag("--force", args.force, "Abort the connection even if busy");
+    unmount->add_flag("--lazy", args.lazy, "Detach now, release when the last user leaves")
+        ->excludes(force);
+
+    auto* reload = app.add_subcommand("reload", "Re-read the configuration file and apply it");
+
+    auto* prefetch = app.add_subcommand("prefetch", "Fetch file contents ahead of reads");
+    prefetch->add_option("name", args.target, "Mount name or path")->required();
+    prefetch->add_option("paths", args.prefetchPaths,
+                         "Folders or files relative to the mount root (default: everything)");
+
+    auto* stats = app.add_subcommand("stats", "Show a mount's fetch and cache counters");
+    stats->add_option("name", args.target, "Mount name or path")->required();
+
+    auto* doctor = app.add_subcommand(
+        "doctor", "Find stale mounts, an unreachable daemon, config errors, failed mounts");
+    doctor->add_option("--config", args.doctor.configPath,
+                       "Check this file (default: the daemon's configuration file)");
+
+    try {
+        app.parse(argc, argv);
+    } catch (const CLI::CallForHelp& help) {
+        return app.exit(help);
+    } catch (const CLI::CallForAllHelp& help) {
+        return app.exit(help);
+    } catch (const CLI::CallForVersion& version) {
+        return app.exit(version);
+    } catch (const CLI::ParseError& error) {
+        return report(
+            CtlError(ExitCode::Usage, std::string(error.what()) + " (see `megactl --help`)"));
+    }
+
+    const OutputOptions output{args.json, !args.json && ProgressBar::terminalAttached()};
+    const CallTimeouts timeouts = timeoutsFrom(args);
+    try {
+        if (app.got_subcommand(doctor)) {
+            return static_cast<int>(runDoctor(timeouts, output, args.doctor));
+        }
+        DaemonClient client(timeouts);
+        ExitCode code = ExitCode::Ok;
+        if (app.got_subcommand(list)) {
+            code = listMounts(client, output);
+        } else if (app.got_subcommand(status)) {
+            code = showStatus(client, output, args.statusTarget);
+        } else if (app.got_subcommand(mount)) {
+            code = mountOne(client, output, args.mount);
+        } else if (app.got_subcommand(unmount)) {
+            const auto mode = args.force  ? UnmountMode::Force
+                              : args.lazy ? UnmountMode::Lazy
+                                          : UnmountMode::Normal;
+            code = unmountOne(client, output, args.target, mode);
+        } else if (app.got_subcommand(reload)) {
+            code = reloadConfig(client, output);
+        } else if (app.got_subcommand(prefetch)) {
+            code = prefetchPaths(client, output, args.target, args.prefetchPaths);
+        } else if (app.got_subcommand(stats)) {
+            code = showStats(client, output, args.target);
+        }
+        return static_cast<int>(code);
+    } catch (const CtlError& error) {
+        return report(error);
+    } catch (const sdbus::Error& error) {
+        return report(fromDbusError(error));
+    } catch (const std::exception& error) {
+        return report(CtlError(ExitCode::Failure, error.what()));
+    }
+}
