@@ -61,7 +61,8 @@ std::vector<char*> cStrings(std::vector<std::string>& strings) {
 }  // namespace
 
 std::string SubprocessResult::describe() const {
-    std::string text = timedOut ? std::string("timed out") : "exit " + std::to_string(exitCode);
+    std::string text = timedOut ? "timed out after " + std::to_string(timeout.count()) + " ms"
+                                : "exit " + std::to_string(exitCode);
     std::string detail = err.empty() ? out : err;
     while (!detail.empty() && (detail.back() == '\n' || detail.back() == '\r')) {
         detail.pop_back();
@@ -119,6 +120,7 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv,
     err.write.reset();
 
     SubprocessResult result;
+    result.timeout = options.timeout;
     size_t written = 0;
     if (options.stdinData.empty()) {
         in.write.reset();
@@ -179,9 +181,6 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv,
     }
     if (!result.timedOut && WIFEXITED(status)) {
         result.exitCode = WEXITSTATUS(status);
-    }
-    if (result.timedOut) {
-        result.err += "\n(timed out after " + std::to_string(options.timeout.count()) + " ms)";
     }
     return result;
 }
