@@ -30,7 +30,7 @@ SubprocessResult MegactlTest::megactl(const std::vector<std::string>& args,
 
 void MegactlDaemonTest::SetUp() {
     if (!ServiceDaemon::available()) {
-        GTEST_SKIP() << "mega-fused with a service mode is not built yet ("
+        GTEST_FAIL() << "mega-fused with a service mode is not built ("
                      << ServiceDaemon::binary() << ")";
     }
     repo_ = SampleRepo::build(tmp_ / "origin");

@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 
 void ServiceFixture::SetUp() {
     if (!MegaFused::available()) {
-        GTEST_SKIP() << "mega-fused is not built";
+        GTEST_FAIL() << "mega-fused is not built";
     }
     temp_ = std::make_unique<TempDir>("megafuse-svc");
     bus_ = std::make_unique<PrivateBus>(temp_->path());

@@ -1,0 +1,124 @@
+// LazinessTest: laziness proven by counting objects in the daemon's partial clone — mounting
+// fetches no blob, reading a file fetches exactly its blob, `ls -l` of a directory fetches that
+// directory's blobs (for their sizes) and nothing else, and a second mount reuses the clone.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <cstring>
+#include <iterator>
+#include <sstream>
+
+#include "MountFixture.hpp"
+#include "support/Git.hpp"
+#include "support/HarnessError.hpp"
+
+namespace megafuse::test {
+namespace {
+
+constexpr const char* kEmptyBlob = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
+
+std::string describeIds(const std::set<std::string>& ids) {
+    std::string text;
+    for (const auto& id : ids) {
+        text += " " + id;
+    }
+    return ids.empty() ? " (none)" : text;
+}
+
+class LazinessTest : public MountFixture, public ::testing::WithParamInterface<SourceKind> {};
+
+TEST_P(LazinessTest, ReadingOneFileFetchesExactlyItsBlob) {
+    ServedSource served(GetParam(), repo_.dir, dir_ / "served");
+    auto daemon = mount(request(served.source(), "main"));
+    const auto clone = cacheClone();
+    EXPECT_EQ(localObjects(clone, "blob"), std::set<std::string>{})
+        << "mounting alone fetched blobs";
+
+    int error = 0;
+    auto bytes = readFileOrErrno(mountPoint() / SampleRepo::kFileInSubPath, error);
+    ASSERT_TRUE(bytes.has_value()) << errnoText(error);
+    EXPECT_EQ(*bytes, gitBytes("main", SampleRepo::kFileInSubPath));
+
+    const auto wanted = std::set<std::string>{blobId("main", SampleRepo::kFileInSubPath)};
+    EXPECT_EQ(localObjects(clone, "blob"), wanted)
+        << "local blobs:" << describeIds(localObjects(clone, "blob"))
+        << "\nexpected only:" << describeIds(wanted);
+}
+
+TEST_P(LazinessTest, ListingADirectoryFetchesItsBlobsWithTheRightSizes) {
+    ServedSource served(GetParam(), repo_.dir, dir_ / "served");
+    auto daemon = mount(request(served.source(), "main"));
+    const auto clone = cacheClone();
+    const std::string dir = SampleRepo::kSubPath;
+
+    // What `ls -l a/b` does: list, then lstat every entry.
+    std::set<std::string> seen;
+    for (const auto& entry : std::filesystem::directory_iterator(mountPoint() / dir)) {
+        const std::string name = entry.path().filename().string();
+        seen.insert(name);
+        struct stat st {};
+        ASSERT_EQ(::lstat(entry.path().c_str(), &st), 0) << name << ": " << errnoText(errno);
+        std::string object = "main:" + dir;
+        object += "/" + name;
+        if (gitLine(repo_.dir, {"cat-file", "-t", object}) == "blob") {
+            const auto size = std::stoll(gitLine(repo_.dir, {"cat-file", "-s", object}));
+            EXPECT_EQ(static_cast<long long>(st.st_size), size) << name;
+        }
+    }
+    std::istringstream listing(git(repo_.dir, {"ls-tree", "-z", "--name-only", "main:" + dir}));
+    std::set<std::string> names;
+    for (std::string name; std::getline(listing, name, '\0');) {
+        names.insert(name);
+    }
+    EXPECT_EQ(seen, names);
+
+    const auto direct = blobsOfTree(repo_.dir, "main:" + dir, false);
+    const auto local = localObjects(clone, "blob");
+    std::set<std::string> missing;
+    std::set_difference(direct.begin(), direct.end(), local.begin(), local.end(),
+                        std::inserter(missing, missing.end()));
+    // Its size is known without a fetch; a daemon may rightly never ask for it.
+    missing.erase(kEmptyBlob);
+    EXPECT_TRUE(missing.empty()) << "sizes were shown but these blobs of " << dir
+                                 << " are not local:" << describeIds(missing);
+
+    // Blobs that only exist elsewhere in the tree must not have been fetched.
+    std::set<std::string> elsewhere;
+    const auto all = blobsOfTree(repo_.dir, "main", true);
+    std::set_difference(all.begin(), all.end(), direct.begin(), direct.end(),
+                        std::inserter(elsewhere, elsewhere.end()));
+    std::set<std::string> overFetched;
+    std::set_intersection(elsewhere.begin(), elsewhere.end(), local.begin(), local.end(),
+                          std::inserter(overFetched, overFetched.end()));
+    EXPECT_TRUE(overFetched.empty())
+        << "ls -l " << dir << " fetched blobs from outside it:" << describeIds(overFetched);
+}
+
+TEST_P(LazinessTest, ASecondMountReusesTheCachedClone) {
+    ServedSource served(GetParam(), repo_.dir, dir_ / "served");
+    {
+        auto daemon = mount(request(served.source(), "main"));
+        int error = 0;
+        ASSERT_TRUE(readFileOrErrno(mountPoint() / SampleRepo::kFileInSubPath, error))
+            << errnoText(error);
+        EXPECT_EQ(daemon->stop().status, 0);
+    }
+    const auto firstClone = cacheClone();
+    auto daemon = mount(request(served.source(), "feature"));
+    EXPECT_EQ(cacheClone(), firstClone);
+    EXPECT_TRUE(localObjects(firstClone, "blob").count(blobId("main", SampleRepo::kFileInSubPath)))
+        << "the blob fetched by the first mount is gone";
+    int error = 0;
+    auto bytes = readFileOrErrno(mountPoint() / "feature.txt", error);
+    ASSERT_TRUE(bytes.has_value()) << errnoText(error);
+    EXPECT_EQ(*bytes, gitBytes("feature", "feature.txt"));
+}
+
+INSTANTIATE_TEST_SUITE_P(RemoteSources, LazinessTest,
+                         ::testing::Values(SourceKind::FileUrl, SourceKind::GitDaemon,
+                                           SourceKind::Http),
+                         [](const auto& param) { return std::string(toString(param.param)); });
+
+}  // namespace
+}  // namespace megafuse::test
