@@ -11,6 +11,7 @@
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 
 #include <cerrno>
@@ -128,9 +129,15 @@ void FuseMount::SessionDeleter::operator()(fuse_session* session) const {
     fuse_session_destroy(session);
 }
 
+// statfs, not stat: a dead mount's root attributes may still be in the kernel's attribute cache
+// (long timeouts), so stat can succeed on a stale mount; statfs always asks the daemon.
+static bool isStaleMount(const std::filesystem::path& path) {
+    struct statfs sfs {};
+    return ::statfs(path.c_str(), &sfs) != 0 && errno == ENOTCONN;
+}
+
 void FuseMount::clearStaleMount(const std::filesystem::path& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) == 0 || errno != ENOTCONN) {
+    if (!isStaleMount(path)) {
         return;
     }
     spdlog::warn("{}: stale FUSE mount (transport endpoint not connected); unmounting it",
@@ -142,7 +149,7 @@ void FuseMount::clearStaleMount(const std::filesystem::path& path) {
     if (!result.ok() && ::geteuid() == 0) {
         ::umount2(path.c_str(), MNT_DETACH);
     }
-    if (::stat(path.c_str(), &st) != 0 && errno == ENOTCONN) {
+    if (isStaleMount(path)) {
         throw MountError("cannot clear the stale mount at " + path.string() + ": " +
                          result.describe());
     }

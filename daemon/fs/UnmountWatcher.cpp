@@ -17,9 +17,12 @@ extern char** environ;
 namespace megafuse::fs {
 namespace {
 
-// read returns only at end of file: when every writer (this process) is gone. `test -e` fails
-// on a stale FUSE mount (ENOTCONN) and succeeds on a healthy one or a plain directory.
-constexpr const char* kScript = R"(read -r _; [ -e "$1" ] || exec fusermount3 -u -z -- "$1")";
+// read returns only at end of file: when every writer (this process) is gone. `stat -f`
+// (statfs) fails on a stale FUSE mount (ENOTCONN) and succeeds on a healthy one or a plain
+// directory. Not `test -e`: stat may be answered from the kernel's attribute cache (attr
+// timeouts are long) even after the connection died, and the dead mount would then stay.
+constexpr const char* kScript =
+    R"(read -r _; stat -f -- "$1" >/dev/null 2>&1 || exec fusermount3 -u -z -- "$1")";
 
 }  // namespace
 
