@@ -100,8 +100,8 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv,
     posix_spawnattr_setsigmask(&attr, &noSignals);
     posix_spawnattr_setsigdefault(&attr, &defaultSignals);
     posix_spawnattr_setpgroup(&attr, 0);
-    posix_spawnattr_setflags(&attr,
-                             POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    posix_spawnattr_setflags(
+        &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
     std::vector<std::string> args = argv;
     std::vector<char*> cargs = cStrings(args);
@@ -137,9 +137,8 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv,
             ::kill(-pid, SIGKILL);
             break;
         }
-        pollfd fds[3] = {{out.read.get(), POLLIN, 0},
-                         {err.read.get(), POLLIN, 0},
-                         {in.write.get(), POLLOUT, 0}};
+        pollfd fds[3] = {
+            {out.read.get(), POLLIN, 0}, {err.read.get(), POLLIN, 0}, {in.write.get(), POLLOUT, 0}};
         int n = ::poll(fds, 3, static_cast<int>(left.count()));
         if (n < 0) {
             if (errno == EINTR) {
@@ -156,7 +155,8 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv,
             std::string& sink = i == 0 ? result.out : result.err;
             ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
             if (got > 0) {
-                size_t room = options.maxOutputBytes - std::min(options.maxOutputBytes, sink.size());
+                size_t room =
+                    options.maxOutputBytes - std::min(options.maxOutputBytes, sink.size());
                 sink.append(buffer, std::min(room, static_cast<size_t>(got)));
             } else if (got == 0 || errno != EINTR) {
                 fd.reset();

@@ -12,11 +12,11 @@
 namespace megafuse {
 
 struct SubprocessResult {
-    int exitCode = -1;        // exit status, or -1 when killed by a signal / timed out
-    bool timedOut = false;    // true when the deadline passed and the process group was killed
+    int exitCode = -1;      // exit status, or -1 when killed by a signal / timed out
+    bool timedOut = false;  // true when the deadline passed and the process group was killed
     std::chrono::milliseconds timeout{0};  // the deadline it ran under (for messages)
-    std::string out;          // captured stdout (bounded by SubprocessOptions::maxOutputBytes)
-    std::string err;          // captured stderr (same bound)
+    std::string out;  // captured stdout (bounded by SubprocessOptions::maxOutputBytes)
+    std::string err;  // captured stderr (same bound)
 
     [[nodiscard]] bool ok() const { return exitCode == 0 && !timedOut; }
     // One line for logs and error messages: "exit 128: fatal: ..." / "timed out after 5s".

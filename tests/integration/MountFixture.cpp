@@ -14,8 +14,8 @@ namespace megafuse::test {
 
 void MountFixture::SetUp() {
     if (!MegaFused::available()) {
-        GTEST_FAIL() << "mega-fused is not built (MEGAFUSED_BIN=\""
-                     << MegaFused::binary().string() << "\")";
+        GTEST_FAIL() << "mega-fused is not built (MEGAFUSED_BIN=\"" << MegaFused::binary().string()
+                     << "\")";
     }
     repo_ = SampleRepo::build(dir_ / "origin");
 }

@@ -30,8 +30,8 @@ SubprocessResult MegactlTest::megactl(const std::vector<std::string>& args,
 
 void MegactlDaemonTest::SetUp() {
     if (!ServiceDaemon::available()) {
-        GTEST_FAIL() << "mega-fused with a service mode is not built ("
-                     << ServiceDaemon::binary() << ")";
+        GTEST_FAIL() << "mega-fused with a service mode is not built (" << ServiceDaemon::binary()
+                     << ")";
     }
     repo_ = SampleRepo::build(tmp_ / "origin");
     demoMount_ = tmp_.makeDir("mnt/demo");
