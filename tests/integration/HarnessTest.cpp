@@ -234,6 +234,27 @@ TEST(GitDaemon, StopsAndStartsAgainOnTheSamePort) {
     EXPECT_NE(again.out.find(repo.mainCommit), std::string::npos);
 }
 
+// True once every thread of pid is in state T (stopped), within 10 s.
+bool waitUntilEveryThreadStopped(pid_t pid) {
+    const auto tasks = std::filesystem::path("/proc") / std::to_string(pid) / "task";
+    for (int attempt = 0; attempt < 1000; ++attempt) {
+        bool allStopped = true;
+        std::error_code ec;
+        for (const auto& task : std::filesystem::directory_iterator(tasks, ec)) {
+            // "<tid> (<comm>) <state> ...": the state follows the last ')'.
+            const std::string stat = readWholeFile((task.path() / "stat").string());
+            const auto close = stat.rfind(')');
+            allStopped = allStopped && close != std::string::npos && close + 2 < stat.size() &&
+                         (stat[close + 2] == 'T' || stat[close + 2] == 't');
+        }
+        if (allStopped && !ec) {
+            return true;
+        }
+        ::usleep(10'000);
+    }
+    return false;
+}
+
 // The watchdog turns a daemon that never answers into a failed test instead of a hung one.
 class WatchdogTest : public MountFixture {};
 
@@ -241,6 +262,8 @@ TEST_F(WatchdogTest, FreesACallBlockedOnAHungDaemon) {
     MegaFused daemon(request(repo_.dir.string(), "main"), dir_ / "hung.log",
                      std::chrono::seconds(3));
     ASSERT_EQ(::kill(daemon.pid(), SIGSTOP), 0);  // alive, mounted, answering nothing
+    // Stopping is asynchronous: a worker may still answer one request unless we wait.
+    ASSERT_TRUE(waitUntilEveryThreadStopped(daemon.pid()));
     int result = 0;
     int error = 0;
     EXPECT_NONFATAL_FAILURE_ON_ALL_THREADS(

@@ -79,6 +79,11 @@ TEST_F(ProcessLifecycleTest, SigtermWithAFileHeldOpenStillUnmountsAndExits) {
 
 TEST_F(ProcessLifecycleTest, SigkillOfTheDaemonDropsTheMount) {
     auto daemon = mount(request(repo_.dir.string(), "main"));
+    // A mount that has been used: the kernel holds the root's attributes (long TTL).
+    struct stat st {};
+    ASSERT_EQ(::stat(mountPoint().c_str(), &st), 0) << errnoText(errno);
+    int error = 0;
+    ASSERT_TRUE(readFileOrErrno(mountPoint() / "README.md", error)) << errnoText(error);
     ASSERT_EQ(::kill(daemon->pid(), SIGKILL), 0);
     EXPECT_TRUE(waitUntilUnmounted(mountPoint(), std::chrono::seconds(20)))
         << "a dead mount (ENOTCONN) stays after the daemon was killed";

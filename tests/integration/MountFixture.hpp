@@ -1,5 +1,5 @@
 // MountFixture: what every mount test starts from — a private temp dir, the sample repository,
-// and a helper that mounts it with mega-fused. Tests skip (not fail) while the binary is not built.
+// and a helper that mounts it with mega-fused. Tests fail (not skip) when the binary is missing.
 #pragma once
 
 #include <gtest/gtest.h>

@@ -83,7 +83,8 @@ MegaFused::MegaFused(MountRequest request, std::filesystem::path logFile,
     };
     const auto deadline = std::chrono::steady_clock::now() + kMountWait;
     for (;;) {
-        if (isNewMount(findMount(request_.mountPoint))) {
+        if (auto now = findMount(request_.mountPoint); isNewMount(now)) {
+            mount_ = std::move(now);
             break;
         }
         std::string problem;
@@ -145,13 +146,12 @@ void MegaFused::watch(std::chrono::seconds after) {
     if (wake_.wait_for(lock, after, [this] { return done_; })) {
         return;
     }
-    // The test is stuck, most likely inside a FUSE call the daemon never answers. Killing the
-    // daemon's group closes /dev/fuse, which aborts the connection and unblocks the caller.
+    // The test is stuck, most likely inside a FUSE call the daemon never answers. Aborting the
+    // connection (fusectl) or killing the daemon's group (closes /dev/fuse) unblocks the caller.
+    // Nothing here may touch the mount point: that would block this thread too.
     ADD_FAILURE() << "watchdog: the test still runs " << after.count()
                   << " s after mounting; killing mega-fused to free " << request_.mountPoint;
-    if (auto mount = findMount(request_.mountPoint); mount && mount->isFuse()) {
-        abortFuseConnection(*mount);
-    }
+    abortFuseConnection(*mount_);
     process_->killGroup();
 }
 

@@ -16,6 +16,7 @@
 
 #include "common/Subprocess.hpp"
 #include "support/ChildProcess.hpp"
+#include "support/Mounts.hpp"
 
 namespace megafuse::test {
 
@@ -43,7 +44,7 @@ public:
 
     // $MEGAFUSED_BIN if set, else the build's mega-fused (compile-time MEGAFUSED_BIN), else empty.
     static std::filesystem::path binary();
-    // True when binary() names an executable file: tests skip (not fail) before it is built.
+    // True when binary() names an executable file (mount tests fail without it).
     static bool available();
 
     // Starts the daemon and waits (bounded) until the mount point is a FUSE mount. Throws
@@ -82,6 +83,7 @@ private:
     std::filesystem::path logFile_;
     std::unique_ptr<ChildProcess> process_;
     std::optional<StopResult> stopped_;
+    std::optional<MountEntry> mount_;  // as listed once mounted: the watchdog's fusectl handle
 
     std::mutex mutex_;  // guards done_; the watchdog thread waits on wake_
     std::condition_variable wake_;

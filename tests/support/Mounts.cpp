@@ -30,10 +30,17 @@ std::string decodeOctal(const std::string& field) {
     return out;
 }
 
+// Resolves symlinks in the parent only: a stat of the mount point itself would be a FUSE request,
+// which blocks forever on a hung daemon — and these helpers are what frees one.
 std::filesystem::path canonicalOrSelf(const std::filesystem::path& path) {
+    auto normal = std::filesystem::absolute(path).lexically_normal();
+    if (!normal.has_relative_path()) {
+        return normal;  // "/"
+    }
+    const auto leaf = normal.filename().empty() ? normal.parent_path() : normal;
     std::error_code ec;
-    auto canonical = std::filesystem::weakly_canonical(path, ec);
-    return ec ? path.lexically_normal() : canonical;
+    auto parent = std::filesystem::weakly_canonical(leaf.parent_path(), ec);
+    return ec ? leaf : parent / leaf.filename();
 }
 
 bool isAtOrBelow(const std::filesystem::path& candidate, const std::filesystem::path& dir) {

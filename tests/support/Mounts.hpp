@@ -24,7 +24,8 @@ struct MountEntry {
 // /proc/self/mountinfo, in mount order.
 std::vector<MountEntry> readMountTable();
 
-// The topmost mount exactly at path (compared after weakly_canonical), if any.
+// The topmost mount exactly at path, if any. Never touches path itself (only its parent), so it
+// is safe to call on the mount point of a hung daemon.
 std::optional<MountEntry> findMount(const std::filesystem::path& path);
 
 bool isFuseMount(const std::filesystem::path& path);
