@@ -77,39 +77,39 @@ StoreStats GitObjectStore::stats() const {
     return s;
 }
 
-std::optional<uint64_t> GitObjectStore::localObjectSize(const ObjectId& id) {
+std::optional<GitObjectStore::LocalHeader> GitObjectStore::localHeader(const ObjectId& id) {
     auto lease = pool_->acquire();
     git_oid oid = toGitOid(id);
-    size_t size = 0;
-    git_object_t type = GIT_OBJECT_INVALID;
-    int rc = git_odb_read_header(&size, &type, lease.odb(), &oid);
+    LocalHeader header;
+    int rc = git_odb_read_header(&header.size, &header.type, lease.odb(), &oid);
     if (rc == GIT_ENOTFOUND) {
         return std::nullopt;
     }
     if (rc != 0) {
         throw StoreError(StoreErrc::Corrupt, gitErrorText("read header of " + id.hex()));
     }
-    return size;
+    return header;
+}
+
+std::optional<uint64_t> GitObjectStore::localObjectSize(const ObjectId& id) {
+    auto header = localHeader(id);
+    if (!header) {
+        return std::nullopt;
+    }
+    return header->size;
 }
 
 std::optional<uint64_t> GitObjectStore::localBlobSize(const ObjectId& id) {
-    auto lease = pool_->acquire();
-    git_oid oid = toGitOid(id);
-    size_t size = 0;
-    git_object_t type = GIT_OBJECT_INVALID;
-    int rc = git_odb_read_header(&size, &type, lease.odb(), &oid);
-    if (rc == GIT_ENOTFOUND) {
+    auto header = localHeader(id);
+    if (!header) {
         return std::nullopt;
     }
-    if (rc != 0) {
-        throw StoreError(StoreErrc::Corrupt, gitErrorText("read header of " + id.hex()));
-    }
-    if (type != GIT_OBJECT_BLOB) {
+    if (header->type != GIT_OBJECT_BLOB) {
         throw StoreError(StoreErrc::NotFound, "object " + id.hex() + " in " + displayName_ +
-                                                  " is a " + git_object_type2string(type) +
+                                                  " is a " + git_object_type2string(header->type) +
                                                   ", not a blob");
     }
-    return size;
+    return header->size;
 }
 
 void GitObjectStore::fetchMissing(const std::vector<ObjectId>& ids, const char* what) {

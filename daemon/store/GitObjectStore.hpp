@@ -42,6 +42,13 @@ public:
 
 private:
     [[nodiscard]] bool isRemote() const { return fetcher_ != nullptr; }
+    // Size and type of an object in the local object database (never fetches); nullopt when it
+    // is not there. The two size accessors below are this plus, for blobs, a type check.
+    struct LocalHeader {
+        size_t size = 0;
+        git_object_t type = GIT_OBJECT_INVALID;
+    };
+    std::optional<LocalHeader> localHeader(const ObjectId& id);
     // Size of any object in the local object database; nullopt when it is not there.
     std::optional<uint64_t> localObjectSize(const ObjectId& id);
     // As above, and NotFound when the object is there but not a blob.
