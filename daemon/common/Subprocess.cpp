@@ -32,7 +32,9 @@ Pipe makePipe() {
     return {UniqueFd(fds[0]), UniqueFd(fds[1])};
 }
 
-std::vector<std::string> buildEnvironment(const std::map<std::string, std::string>& extra) {
+}  // namespace
+
+std::vector<std::string> environmentWith(const std::map<std::string, std::string>& extra) {
     std::vector<std::string> env;
     for (char** e = environ; *e != nullptr; ++e) {
         std::string entry(*e);
@@ -48,7 +50,7 @@ std::vector<std::string> buildEnvironment(const std::map<std::string, std::strin
     return env;
 }
 
-std::vector<char*> cStrings(std::vector<std::string>& strings) {
+std::vector<char*> cStringArray(std::vector<std::string>& strings) {
     std::vector<char*> out;
     out.reserve(strings.size() + 1);
     for (auto& s : strings) {
@@ -57,8 +59,6 @@ std::vector<char*> cStrings(std::vector<std::string>& strings) {
     out.push_back(nullptr);
     return out;
 }
-
-}  // namespace
 
 std::string SubprocessResult::describe() const {
     std::string text = timedOut ? "timed out after " + std::to_string(timeout.count()) + " ms"
@@ -104,9 +104,9 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv,
         &attr, POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
     std::vector<std::string> args = argv;
-    std::vector<char*> cargs = cStrings(args);
-    std::vector<std::string> env = buildEnvironment(options.extraEnvironment);
-    std::vector<char*> cenv = cStrings(env);
+    std::vector<char*> cargs = cStringArray(args);
+    std::vector<std::string> env = environmentWith(options.extraEnvironment);
+    std::vector<char*> cenv = cStringArray(env);
 
     pid_t pid = 0;
     int rc = ::posix_spawnp(&pid, cargs[0], &actions, &attr, cargs.data(), cenv.data());

@@ -31,6 +31,12 @@ struct SubprocessOptions {
     size_t maxOutputBytes = 16U << 20U;  // per stream; the rest is read and dropped
 };
 
+// Our environment with extra added (or overriding): what every spawned program gets.
+std::vector<std::string> environmentWith(const std::map<std::string, std::string>& extra);
+
+// A NULL-terminated char* array over strings, for exec/posix_spawn; valid while strings lives.
+std::vector<char*> cStringArray(std::vector<std::string>& strings);
+
 // Runs argv[0] (looked up in PATH) to completion or timeout. Throws std::system_error only when
 // the process cannot be started at all (fork/pipe failure); a failing program is a result.
 SubprocessResult runSubprocess(const std::vector<std::string>& argv,

@@ -11,9 +11,8 @@
 #include <cstring>
 #include <thread>
 
+#include "common/Subprocess.hpp"
 #include "support/HarnessError.hpp"
-
-extern char** environ;
 
 namespace megafuse::test {
 namespace {
@@ -26,35 +25,6 @@ ChildProcess::Status decodeWaitStatus(int raw) {
         return -WTERMSIG(raw);
     }
     return -1;
-}
-
-std::vector<std::string> buildEnvironment(const std::map<std::string, std::string>& extra) {
-    std::vector<std::string> env;
-    for (char** e = environ; *e != nullptr; ++e) {
-        std::string entry(*e);
-        auto eq = entry.find('=');
-        if (eq != std::string::npos && extra.count(entry.substr(0, eq)) != 0) {
-            continue;
-        }
-        env.push_back(std::move(entry));
-    }
-    for (const auto& [key, value] : extra) {
-        std::string entry = key;
-        entry += '=';
-        entry += value;
-        env.push_back(std::move(entry));
-    }
-    return env;
-}
-
-std::vector<char*> cStrings(std::vector<std::string>& strings) {
-    std::vector<char*> out;
-    out.reserve(strings.size() + 1);
-    for (auto& s : strings) {
-        out.push_back(s.data());
-    }
-    out.push_back(nullptr);
-    return out;
 }
 
 }  // namespace
@@ -93,9 +63,9 @@ ChildProcess::ChildProcess(ChildOptions options) : options_(std::move(options)) 
         // setpriv sets PR_SET_PDEATHSIG and execs: the pid stays the program's own.
         args.insert(args.begin(), {"setpriv", "--pdeathsig", "TERM", "--"});
     }
-    std::vector<char*> cargs = cStrings(args);
-    std::vector<std::string> env = buildEnvironment(options_.extraEnvironment);
-    std::vector<char*> cenv = cStrings(env);
+    std::vector<char*> cargs = cStringArray(args);
+    std::vector<std::string> env = environmentWith(options_.extraEnvironment);
+    std::vector<char*> cenv = cStringArray(env);
     int rc = ::posix_spawnp(&pid_, cargs[0], &actions, &attr, cargs.data(), cenv.data());
     posix_spawn_file_actions_destroy(&actions);
     posix_spawnattr_destroy(&attr);
