@@ -5,13 +5,15 @@ set -euo pipefail
 
 PACKAGES=(
   # build
-  cmake ninja-build g++ pkg-config git
+  cmake ninja-build g++ pkg-config git dpkg-dev fakeroot file
   libfuse3-dev libgit2-dev libsdbus-c++-dev libsdbus-c++-bin libsystemd-dev
   libyaml-cpp-dev libspdlog-dev libcli11-dev libsqlite3-dev libcurl4-openssl-dev
   # run
   fuse3
   # test: GoogleTest, real servers (git daemon, smart HTTP under lighttpd), real D-Bus, systemd
   libgtest-dev libgmock-dev lighttpd dbus dbus-bin systemd util-linux procps psmisc
+  # benchmark peers
+  fuse-overlayfs squashfuse squashfs-tools
   # tooling: formatting, static analysis, sanitizer/fuzzer runtimes, packaging checks
   clang clang-format clang-tidy cppcheck libclang-rt-14-dev rpm lintian
 )

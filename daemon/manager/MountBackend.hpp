@@ -13,6 +13,10 @@
 
 #include "config/Config.hpp"
 
+namespace megafuse::changes {
+class ChangeSet;
+}
+
 namespace megafuse::manager {
 
 // Progress of a long operation: operation ("clone", "prefetch"), done and total units (total 0 =
@@ -48,6 +52,10 @@ public:
     // batches; returns how many objects were brought over. Throws ManagerError.
     virtual uint64_t prefetch(const std::vector<std::string>& paths,
                               const ProgressFn& progress) = 0;
+    // The edits of a writable mount (changes, diff, reset, commit, push, checkout); nullptr for
+    // a read-only one. Owned by this mount; call its methods from a worker thread, never from a
+    // FUSE handler. Throws changes::ChangeSetError.
+    [[nodiscard]] virtual changes::ChangeSet* changeSet() { return nullptr; }
 };
 
 class MountBackend {
