@@ -11,7 +11,11 @@
 //    and that listing's batch has not run yet: then the first such lookup fetches every missing
 //    blob of the directory (up to listingPrefetchMaxBlobs) in one prefetchBlobs() call, and
 //    concurrent lookups in that directory wait for it. `ls -l a/b` therefore costs one batch, not
-//    one round trip per file. A failed batch is logged once; lookups then fetch one by one.
+//    one round trip per file. A failed batch is logged once; lookups then fetch one by one;
+//  - the same batch runs on the second lookup in a directory that needs a missing blob within
+//    listingPrefetchWindow of the first: one `cat` costs one blob, but a reader walking a
+//    directory's files (a build, grep -r, an editor opening a folder) costs two round trips per
+//    directory, not one per file.
 #include "fs/Filesystem.hpp"
 
 #include <fcntl.h>
@@ -245,12 +249,12 @@ void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 uint64_t Filesystem::blobSizeForLookup(fuse_ino_t dir, const Tree& tree, const TreeEntry& entry) {
     if (!store_->hasBlob(entry.id)) {
-        prefetchListingIfRecent(dir, tree, entry);
+        prefetchDirectoryIfWalked(dir, tree, entry);
     }
     return store_->blobSize(entry.id);  // one fetch of just this blob if it is still missing
 }
 
-void Filesystem::prefetchListingIfRecent(fuse_ino_t dir, const Tree& tree,
+void Filesystem::prefetchDirectoryIfWalked(fuse_ino_t dir, const Tree& tree,
                                          const TreeEntry& wanted) {
     std::shared_future<void> running;
     std::promise<void> done;
@@ -258,8 +262,9 @@ void Filesystem::prefetchListingIfRecent(fuse_ino_t dir, const Tree& tree,
         std::lock_guard lock(prefetchMutex_);
         if (auto it = prefetchesInFlight_.find(dir); it != prefetchesInFlight_.end()) {
             running = it->second;
-        } else if (inodes_.claimListingPrefetch(dir, std::chrono::steady_clock::now(),
-                                                options_.listingPrefetchWindow)) {
+        } else if (const auto now = std::chrono::steady_clock::now();
+                   inodes_.claimListingPrefetch(dir, now, options_.listingPrefetchWindow) ||
+                   inodes_.claimSecondMissPrefetch(dir, now, options_.listingPrefetchWindow)) {
             prefetchesInFlight_.emplace(dir, done.get_future().share());
         } else {
             return;
@@ -293,7 +298,7 @@ void Filesystem::prefetchListingIfRecent(fuse_ino_t dir, const Tree& tree,
     }
     try {
         store_->prefetchBlobs(missing);
-        spdlog::debug("/{}: fetched {} blobs in one batch for a listing's sizes", describe(dir),
+        spdlog::debug("/{}: fetched {} blobs in one batch (directory listed or walked)", describe(dir),
                       missing.size());
     } catch (const StoreError& e) {
         spdlog::warn(

@@ -32,8 +32,9 @@ struct FsOptions {
     // (directories always), so `ls -l` of a local directory costs no lookup round trips.
     bool readdirPlus = true;
     // Size-prefetch policy (Filesystem.cpp): a lookup that needs a missing blob's size within
-    // this long after its directory was listed fetches the directory's missing blobs in one batch
-    // of at most listingPrefetchMaxBlobs ids.
+    // this long after its directory was listed, or the second such lookup in a directory within
+    // this long of the first, fetches the directory's missing blobs in one batch of at most
+    // listingPrefetchMaxBlobs ids.
     std::chrono::milliseconds listingPrefetchWindow{10'000};
     size_t listingPrefetchMaxBlobs = 4096;
     // Longest symlink target read (Git allows any blob; Linux allows PATH_MAX).
@@ -93,7 +94,7 @@ private:
     // Size of a file entry for a lookup, fetching under the size-prefetch policy.
     uint64_t blobSizeForLookup(fuse_ino_t dir, const store::Tree& tree,
                                const store::TreeEntry& entry);
-    void prefetchListingIfRecent(fuse_ino_t dir, const store::Tree& tree,
+    void prefetchDirectoryIfWalked(fuse_ino_t dir, const store::Tree& tree,
                                  const store::TreeEntry& wanted);
     // Fills e for one readdirplus entry; e.ino stays 0 (no attributes, no reference) when the
     // entry's size would cost a fetch.

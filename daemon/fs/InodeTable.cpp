@@ -159,6 +159,21 @@ bool InodeTable::claimListingPrefetch(fuse_ino_t dir, std::chrono::steady_clock:
     return true;
 }
 
+bool InodeTable::claimSecondMissPrefetch(fuse_ino_t dir, std::chrono::steady_clock::time_point now,
+                                         std::chrono::steady_clock::duration window) {
+    std::lock_guard lock(mutex_);
+    auto it = inodes_.find(dir);
+    if (it == inodes_.end()) {
+        return false;
+    }
+    Inode& inode = it->second;
+    if (inode.missesInBurst == 0 || now - inode.firstMissAt > window) {
+        inode.firstMissAt = now;
+        inode.missesInBurst = 0;
+    }
+    return ++inode.missesInBurst == 2;
+}
+
 std::string InodeTable::pathOf(fuse_ino_t ino) const {
     std::lock_guard lock(mutex_);
     std::string path;

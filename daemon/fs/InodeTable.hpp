@@ -77,6 +77,11 @@ public:
     // now and nobody has claimed this listing's prefetch yet.
     bool claimListingPrefetch(fuse_ino_t dir, std::chrono::steady_clock::time_point now,
                               std::chrono::steady_clock::duration window);
+    // Records a lookup in dir that needed a missing blob. True exactly once per burst: on the
+    // second such miss no later than window after the first (a reader walking the directory's
+    // files, not one `cat`); a miss after the window starts a new burst.
+    bool claimSecondMissPrefetch(fuse_ino_t dir, std::chrono::steady_clock::time_point now,
+                                 std::chrono::steady_clock::duration window);
 
     // The mount-relative path ("" for the root, "a/b" below it) for log lines; "?" parts for
     // inodes already forgotten.
@@ -99,6 +104,8 @@ private:
         std::optional<std::string> symlinkTarget;
         std::chrono::steady_clock::time_point listedAt{};  // last readdir; epoch = never
         bool listingPrefetchClaimed = true;
+        std::chrono::steady_clock::time_point firstMissAt{};  // start of the current miss burst
+        uint32_t missesInBurst = 0;
     };
 
     struct ChildKey {

@@ -1,6 +1,7 @@
 // LazinessTest: laziness proven by counting objects in the daemon's partial clone — mounting
 // fetches no blob, reading a file fetches exactly its blob, `ls -l` of a directory fetches that
-// directory's blobs (for their sizes) and nothing else, and a second mount reuses the clone.
+// directory's blobs (for their sizes) and nothing else, reading a second file of a directory
+// brings the rest of that directory in one batch, and a second mount reuses the clone.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -93,6 +94,48 @@ TEST_P(LazinessTest, ListingADirectoryFetchesItsBlobsWithTheRightSizes) {
                           std::inserter(overFetched, overFetched.end()));
     EXPECT_TRUE(overFetched.empty())
         << "ls -l " << dir << " fetched blobs from outside it:" << describeIds(overFetched);
+}
+
+TEST_P(LazinessTest, ReadingTwoFilesOfADirectoryFetchesTheRestOfItInOneBatch) {
+    ServedSource served(GetParam(), repo_.dir, dir_ / "served");
+    auto daemon = mount(request(served.source(), "main"));
+    const auto clone = cacheClone();
+    const std::string dir = SampleRepo::kSubPath;
+
+    // Two regular files of the directory, read by name without listing it (what a build does).
+    std::vector<std::string> files;
+    std::istringstream tree(git(repo_.dir, {"ls-tree", "-z", "main:" + dir}));
+    for (std::string line; std::getline(tree, line, '\0') && files.size() < 2;) {
+        if (line.starts_with("100644 blob ") && line.find(kEmptyBlob) == std::string::npos) {
+            files.push_back(line.substr(line.find('\t') + 1));
+        }
+    }
+    ASSERT_EQ(files.size(), 2U) << "the sample repository needs two regular files in " << dir;
+    for (const auto& name : files) {
+        int error = 0;
+        auto bytes = readFileOrErrno(mountPoint() / dir / name, error);
+        ASSERT_TRUE(bytes.has_value()) << name << ": " << errnoText(error);
+        EXPECT_EQ(*bytes, gitBytes("main", dir + "/" + name));
+    }
+
+    const auto direct = blobsOfTree(repo_.dir, "main:" + dir, false);
+    const auto local = localObjects(clone, "blob");
+    std::set<std::string> missing;
+    std::set_difference(direct.begin(), direct.end(), local.begin(), local.end(),
+                        std::inserter(missing, missing.end()));
+    missing.erase(kEmptyBlob);
+    EXPECT_TRUE(missing.empty()) << "the second read in " << dir
+                                 << " did not bring the directory's other blobs:"
+                                 << describeIds(missing);
+    const auto all = blobsOfTree(repo_.dir, "main", true);
+    std::set<std::string> elsewhere;
+    std::set_difference(all.begin(), all.end(), direct.begin(), direct.end(),
+                        std::inserter(elsewhere, elsewhere.end()));
+    std::set<std::string> overFetched;
+    std::set_intersection(elsewhere.begin(), elsewhere.end(), local.begin(), local.end(),
+                          std::inserter(overFetched, overFetched.end()));
+    EXPECT_TRUE(overFetched.empty())
+        << "reads in " << dir << " fetched blobs from outside it:" << describeIds(overFetched);
 }
 
 TEST_P(LazinessTest, ASecondMountReusesTheCachedClone) {

@@ -155,6 +155,18 @@ TEST(InodeTableTest, ListingPrefetchIsClaimedOncePerRecentListing) {
     EXPECT_FALSE(table.claimListingPrefetch(FUSE_ROOT_ID, t0 + 20s, 10s)) << "listing too old";
 }
 
+TEST(InodeTableTest, SecondMissInABurstClaimsTheDirectoryBatchOnce) {
+    using namespace std::chrono_literals;
+    InodeTable table(idOf(1));
+    const auto t0 = std::chrono::steady_clock::now();
+    EXPECT_FALSE(table.claimSecondMissPrefetch(FUSE_ROOT_ID, t0, 10s)) << "one cat: one blob";
+    EXPECT_TRUE(table.claimSecondMissPrefetch(FUSE_ROOT_ID, t0 + 1s, 10s)) << "a walk begins";
+    EXPECT_FALSE(table.claimSecondMissPrefetch(FUSE_ROOT_ID, t0 + 2s, 10s)) << "claimed once";
+    EXPECT_FALSE(table.claimSecondMissPrefetch(FUSE_ROOT_ID, t0 + 20s, 10s)) << "new burst";
+    EXPECT_TRUE(table.claimSecondMissPrefetch(FUSE_ROOT_ID, t0 + 21s, 10s));
+    EXPECT_FALSE(table.claimSecondMissPrefetch(12345, t0, 10s)) << "unknown inode";
+}
+
 TEST(InodeTableTest, ConcurrentLookupsAndForgetsBalance) {
     InodeTable table(idOf(1));
     constexpr int kThreads = 4;
