@@ -255,7 +255,7 @@ uint64_t Filesystem::blobSizeForLookup(fuse_ino_t dir, const Tree& tree, const T
 }
 
 void Filesystem::prefetchDirectoryIfWalked(fuse_ino_t dir, const Tree& tree,
-                                         const TreeEntry& wanted) {
+                                           const TreeEntry& wanted) {
     std::shared_future<void> running;
     std::promise<void> done;
     {
@@ -298,8 +298,8 @@ void Filesystem::prefetchDirectoryIfWalked(fuse_ino_t dir, const Tree& tree,
     }
     try {
         store_->prefetchBlobs(missing);
-        spdlog::debug("/{}: fetched {} blobs in one batch (directory listed or walked)", describe(dir),
-                      missing.size());
+        spdlog::debug("/{}: fetched {} blobs in one batch (directory listed or walked)",
+                      describe(dir), missing.size());
     } catch (const StoreError& e) {
         spdlog::warn(
             "/{}: batched fetch of {} blobs for a listing failed ({}); fetching one by one",

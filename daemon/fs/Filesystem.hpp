@@ -95,7 +95,7 @@ private:
     uint64_t blobSizeForLookup(fuse_ino_t dir, const store::Tree& tree,
                                const store::TreeEntry& entry);
     void prefetchDirectoryIfWalked(fuse_ino_t dir, const store::Tree& tree,
-                                 const store::TreeEntry& wanted);
+                                   const store::TreeEntry& wanted);
     // Fills e for one readdirplus entry; e.ino stays 0 (no attributes, no reference) when the
     // entry's size would cost a fetch.
     fuse_entry_param plusEntry(fuse_ino_t dir, const store::TreeEntry& entry,
