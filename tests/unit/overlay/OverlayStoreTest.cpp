@@ -1,0 +1,389 @@
+// OverlayStore: entries and nodes, rename flags, recursive deletes, transactions, persistence
+// across reopen, and recovery after a crash (orphans, missing content, a SIGKILLed writer).
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+
+#include "overlay/OverlayStore.hpp"
+
+namespace megafuse::overlay {
+namespace {
+
+using store::EntryKind;
+using store::ObjectId;
+using store::TreeEntry;
+
+ObjectId idOf(uint8_t fill) {
+    ObjectId::Raw raw{};
+    raw.fill(fill);
+    return ObjectId(raw);
+}
+
+std::string readAll(const std::filesystem::path& path) {
+    std::ifstream in(path, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+void writeAll(const std::filesystem::path& path, const std::string& bytes) {
+    std::ofstream out(path, std::ios::binary | std::ios::trunc);
+    out << bytes;
+}
+
+class OverlayStoreTest : public ::testing::Test {
+protected:
+    void SetUp() override {
+        char pattern[] = "/tmp/overlay-unit-XXXXXX";
+        ASSERT_NE(::mkdtemp(pattern), nullptr);
+        dir_ = pattern;
+        overlay_ = OverlayStore::open(dir_);
+        overlay_->materializeRoot(baseEntries(), attributesOfBaseKind(EntryKind::Directory));
+    }
+    void TearDown() override {
+        overlay_.reset();
+        std::filesystem::remove_all(dir_);
+    }
+    static std::vector<TreeEntry> baseEntries() {
+        return {TreeEntry{"a.txt", idOf(1), EntryKind::Regular},
+                TreeEntry{"run.sh", idOf(2), EntryKind::Executable},
+                TreeEntry{"src", idOf(3), EntryKind::Directory}};
+    }
+    NodeId makeFile(NodeId dir, const std::string& name, const std::string& bytes) {
+        NodeId node = 0;
+        overlay_->transaction([&] {
+            node = overlay_->createNode(NodeAttributes{});
+            overlay_->put(dir, DirEntry::overlayNode(name, node));
+        });
+        writeAll(overlay_->contentPath(node), bytes);
+        return node;
+    }
+    NodeId makeDir(NodeId dir, const std::string& name) {
+        NodeId node = 0;
+        overlay_->transaction([&] {
+            node = overlay_->createNode(attributesOfBaseKind(EntryKind::Directory));
+            overlay_->put(dir, DirEntry::overlayNode(name, node));
+        });
+        return node;
+    }
+    void reopen() {
+        overlay_.reset();
+        overlay_ = OverlayStore::open(dir_);
+    }
+
+    std::filesystem::path dir_;
+    std::unique_ptr<OverlayStore> overlay_;
+};
+
+TEST_F(OverlayStoreTest, RootHoldsBaseEntriesInByteOrder) {
+    EXPECT_FALSE(overlay_->empty());
+    auto entries = overlay_->list(kRootNode);
+    ASSERT_EQ(entries.size(), 3U);
+    EXPECT_EQ(entries[0].name, "a.txt");
+    EXPECT_TRUE(entries[0].isBase());
+    EXPECT_EQ(entries[0].baseId, idOf(1));
+    EXPECT_EQ(entries[1].baseKind, EntryKind::Executable);
+    EXPECT_EQ(entries[2].baseKind, EntryKind::Directory);
+    EXPECT_EQ(overlay_->entryCount(kRootNode), 3U);
+    EXPECT_FALSE(overlay_->find(kRootNode, "nope"));
+}
+
+TEST_F(OverlayStoreTest, FreshOverlayIsEmptyWithoutBaseCommit) {
+    auto fresh = OverlayStore::open(dir_ / "other");
+    EXPECT_TRUE(fresh->empty());
+    EXPECT_FALSE(fresh->baseCommit());
+    fresh->setBaseCommit(idOf(9));
+    EXPECT_EQ(fresh->baseCommit(), idOf(9));
+}
+
+TEST_F(OverlayStoreTest, CreateNodeOfEachType) {
+    const NodeId file = makeFile(kRootNode, "new.txt", "hello");
+    EXPECT_EQ(readAll(overlay_->contentPath(file)), "hello");
+    EXPECT_EQ(overlay_->attributes(file).type, NodeType::File);
+
+    const NodeId dir = makeDir(kRootNode, "d");
+    EXPECT_EQ(overlay_->attributes(dir).type, NodeType::Directory);
+    EXPECT_EQ(overlay_->entryCount(dir), 0U);
+
+    NodeAttributes link;
+    link.type = NodeType::Symlink;
+    link.permissions = 0777;
+    link.symlinkTarget = "a.txt";
+    NodeAttributes fifo;
+    fifo.type = NodeType::Fifo;
+    overlay_->transaction([&] {
+        overlay_->put(dir, DirEntry::overlayNode("l", overlay_->createNode(link)));
+        overlay_->put(dir, DirEntry::overlayNode("f", overlay_->createNode(fifo)));
+    });
+    auto l = overlay_->find(dir, "l");
+    ASSERT_TRUE(l);
+    EXPECT_EQ(overlay_->attributes(l->node).symlinkTarget, "a.txt");
+    EXPECT_EQ(overlay_->attributes(overlay_->find(dir, "f")->node).type, NodeType::Fifo);
+
+    // Materializing a base directory: a node starting with the tree's entries.
+    const NodeId src = overlay_->createNode(attributesOfBaseKind(EntryKind::Directory),
+                                            {TreeEntry{"m.c", idOf(4), EntryKind::Regular}});
+    overlay_->put(kRootNode, DirEntry::overlayNode("src", src));
+    EXPECT_EQ(overlay_->find(src, "m.c")->baseId, idOf(4));
+    EXPECT_EQ(overlay_->stats().materializedDirectories, 3U);
+}
+
+TEST_F(OverlayStoreTest, NonDirectoriesAreRejected) {
+    const NodeId file = makeFile(kRootNode, "f", "");
+    try {
+        (void)overlay_->list(file);
+        FAIL();
+    } catch (const OverlayError& e) {
+        EXPECT_EQ(e.errnoValue(), ENOTDIR);
+    }
+    try {
+        overlay_->put(12345, DirEntry::overlayNode("x", file));
+        FAIL();
+    } catch (const OverlayError& e) {
+        EXPECT_EQ(e.errnoValue(), ENOENT);
+    }
+}
+
+TEST_F(OverlayStoreTest, PutReplacingANodeDeletesItAndItsContent) {
+    const NodeId file = makeFile(kRootNode, "f", "old");
+    const auto path = overlay_->contentPath(file);
+    overlay_->put(kRootNode, DirEntry::base(TreeEntry{"f", idOf(7), EntryKind::Regular}));
+    EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_THROW((void)overlay_->attributes(file), OverlayError);
+    EXPECT_EQ(overlay_->find(kRootNode, "f")->baseId, idOf(7));
+}
+
+TEST_F(OverlayStoreTest, RemoveOfADirectoryDeletesEverythingBelow) {
+    const NodeId d = makeDir(kRootNode, "d");
+    const NodeId e = makeDir(d, "e");
+    const NodeId f = makeFile(e, "f", "bytes");
+    const auto path = overlay_->contentPath(f);
+    EXPECT_TRUE(overlay_->remove(kRootNode, "d"));
+    EXPECT_FALSE(overlay_->remove(kRootNode, "d"));
+    EXPECT_FALSE(std::filesystem::exists(path));
+    EXPECT_THROW((void)overlay_->attributes(e), OverlayError);
+    EXPECT_EQ(overlay_->stats().nodes, 1U);             // the root
+    EXPECT_TRUE(overlay_->remove(kRootNode, "a.txt"));  // a base entry: just the name
+}
+
+TEST_F(OverlayStoreTest, RenameMovesReplacesAndHonoursFlags) {
+    const NodeId d = makeDir(kRootNode, "d");
+    makeFile(kRootNode, "f", "F");
+    // A base directory moves as one entry.
+    overlay_->rename(kRootNode, "src", d, "moved", 0);
+    EXPECT_FALSE(overlay_->find(kRootNode, "src"));
+    EXPECT_EQ(overlay_->find(d, "moved")->baseId, idOf(3));
+    // Replace: the overlay file f over the base a.txt.
+    overlay_->rename(kRootNode, "f", kRootNode, "a.txt", 0);
+    EXPECT_FALSE(overlay_->find(kRootNode, "f"));
+    EXPECT_FALSE(overlay_->find(kRootNode, "a.txt")->isBase());
+    // NoReplace over an existing name.
+    try {
+        overlay_->rename(kRootNode, "run.sh", kRootNode, "a.txt", kRenameNoReplace);
+        FAIL();
+    } catch (const OverlayError& e) {
+        EXPECT_EQ(e.errnoValue(), EEXIST);
+    }
+    // Exchange swaps; with a missing side it is ENOENT.
+    const NodeId aNode = overlay_->find(kRootNode, "a.txt")->node;
+    overlay_->rename(kRootNode, "run.sh", kRootNode, "a.txt", kRenameExchange);
+    EXPECT_EQ(overlay_->find(kRootNode, "run.sh")->node, aNode);
+    EXPECT_EQ(overlay_->find(kRootNode, "a.txt")->baseKind, EntryKind::Executable);
+    try {
+        overlay_->rename(kRootNode, "run.sh", kRootNode, "absent", kRenameExchange);
+        FAIL();
+    } catch (const OverlayError& e) {
+        EXPECT_EQ(e.errnoValue(), ENOENT);
+    }
+    try {
+        overlay_->rename(kRootNode, "absent", kRootNode, "x", 0);
+        FAIL();
+    } catch (const OverlayError& e) {
+        EXPECT_EQ(e.errnoValue(), ENOENT);
+    }
+    // Onto itself: nothing happens.
+    overlay_->rename(kRootNode, "run.sh", kRootNode, "run.sh", 0);
+    EXPECT_EQ(overlay_->find(kRootNode, "run.sh")->node, aNode);
+}
+
+TEST_F(OverlayStoreTest, ReplacingByRenameDeletesTheTargetNode) {
+    const NodeId old = makeFile(kRootNode, "old", "x");
+    makeFile(kRootNode, "new", "y");
+    const auto oldPath = overlay_->contentPath(old);
+    overlay_->rename(kRootNode, "new", kRootNode, "old", 0);
+    EXPECT_FALSE(std::filesystem::exists(oldPath));
+    EXPECT_EQ(readAll(overlay_->contentPath(overlay_->find(kRootNode, "old")->node)), "y");
+}
+
+TEST_F(OverlayStoreTest, AttributesRoundTrip) {
+    const NodeId d = makeDir(kRootNode, "d");
+    NodeAttributes a = overlay_->attributes(d);
+    a.permissions = 0710;
+    a.uid = 12;
+    a.gid = 34;
+    a.mtime = timespec{1000, 5};
+    a.ctime = timespec{2000, 6};
+    overlay_->setAttributes(d, a);
+    reopen();
+    NodeAttributes b = overlay_->attributes(d);
+    EXPECT_EQ(b.permissions, 0710U);
+    EXPECT_EQ(b.uid, 12U);
+    EXPECT_EQ(b.gid, 34U);
+    EXPECT_EQ(b.mtime.tv_sec, 1000);
+    EXPECT_EQ(b.mtime.tv_nsec, 5);
+    EXPECT_EQ(b.ctime.tv_sec, 2000);
+    EXPECT_THROW(overlay_->setAttributes(999, a), OverlayError);
+}
+
+TEST_F(OverlayStoreTest, FailedTransactionRollsBackEverything) {
+    NodeId created = 0;
+    EXPECT_THROW(overlay_->transaction([&] {
+        created = overlay_->createNode(NodeAttributes{});
+        overlay_->put(kRootNode, DirEntry::overlayNode("tmp", created));
+        overlay_->remove(kRootNode, "a.txt");
+        throw std::runtime_error("boom");
+    }),
+                 std::runtime_error);
+    EXPECT_FALSE(overlay_->find(kRootNode, "tmp"));
+    EXPECT_TRUE(overlay_->find(kRootNode, "a.txt"));
+    EXPECT_FALSE(std::filesystem::exists(overlay_->contentPath(created)));
+    EXPECT_EQ(overlay_->stats().nodes, 1U);
+}
+
+TEST_F(OverlayStoreTest, NestedFailureRollsBackOnlyItsOwnPart) {
+    overlay_->transaction([&] {
+        overlay_->remove(kRootNode, "a.txt");
+        try {
+            overlay_->transaction([&] {
+                overlay_->remove(kRootNode, "run.sh");
+                throw std::runtime_error("inner");
+            });
+        } catch (const std::runtime_error&) {
+        }
+    });
+    EXPECT_FALSE(overlay_->find(kRootNode, "a.txt"));
+    EXPECT_TRUE(overlay_->find(kRootNode, "run.sh"));
+}
+
+TEST_F(OverlayStoreTest, ReopenKeepsEverything) {
+    overlay_->setBaseCommit(idOf(5));
+    const NodeId d = makeDir(kRootNode, "d");
+    const NodeId f = makeFile(d, "f", "content");
+    overlay_->rename(kRootNode, "src", d, "src2", 0);
+    overlay_->sync();
+    reopen();
+    EXPECT_EQ(overlay_->baseCommit(), idOf(5));
+    EXPECT_EQ(overlay_->find(d, "f")->node, f);
+    EXPECT_EQ(readAll(overlay_->contentPath(f)), "content");
+    EXPECT_EQ(overlay_->find(d, "src2")->baseId, idOf(3));
+    const OverlayStats stats = overlay_->stats();
+    EXPECT_EQ(stats.nodes, 3U);
+    EXPECT_EQ(stats.materializedDirectories, 2U);
+    EXPECT_EQ(stats.contentBytes, 7U);
+    // Node ids are never reused: a new node cannot inherit an old content path.
+    EXPECT_GT(overlay_->createNode(NodeAttributes{}), f);
+}
+
+TEST_F(OverlayStoreTest, ClearForgetsNodesButKeepsTheBaseCommit) {
+    overlay_->setBaseCommit(idOf(5));
+    const NodeId f = makeFile(kRootNode, "f", "x");
+    overlay_->clear();
+    EXPECT_TRUE(overlay_->empty());
+    EXPECT_EQ(overlay_->baseCommit(), idOf(5));
+    EXPECT_FALSE(std::filesystem::exists(overlay_->contentPath(f)));
+}
+
+TEST_F(OverlayStoreTest, RecoveryDeletesOrphansAndRecreatesMissingContent) {
+    const NodeId f = makeFile(kRootNode, "f", "x");
+    overlay_.reset();
+    const auto orphan = dir_ / "files" / "ff" / "255";
+    std::filesystem::create_directories(orphan.parent_path());
+    writeAll(orphan, "orphan");
+    writeAll(dir_ / "files" / "junk", "junk");
+    overlay_ = OverlayStore::open(dir_);
+    EXPECT_FALSE(std::filesystem::exists(orphan));
+    EXPECT_FALSE(std::filesystem::exists(dir_ / "files" / "junk"));
+    EXPECT_EQ(readAll(overlay_->contentPath(f)), "x");
+}
+
+TEST_F(OverlayStoreTest, MissingContentFileComesBackEmpty) {
+    const NodeId g = makeFile(kRootNode, "g", "y");
+    const auto path = overlay_->contentPath(g);
+    overlay_.reset();
+    std::filesystem::remove(path);
+    overlay_ = OverlayStore::open(dir_);
+    ASSERT_TRUE(std::filesystem::exists(path));
+    EXPECT_EQ(std::filesystem::file_size(path), 0U);
+}
+
+TEST_F(OverlayStoreTest, NotAnOverlayIsEio) {
+    const auto other = dir_ / "bad";
+    std::filesystem::create_directories(other);
+    writeAll(other / "overlay.db", std::string(4096, 'x'));
+    try {
+        (void)OverlayStore::open(other);
+        FAIL();
+    } catch (const OverlayError& e) {
+        EXPECT_EQ(e.errnoValue(), EIO);
+        EXPECT_NE(std::string(e.what()).find("overlay.db"), std::string::npos);
+    }
+}
+
+// A child process creates, renames and deletes in a loop and is killed with SIGKILL at a random
+// point (often inside a transaction); the reopened overlay must be consistent: every named file
+// node has its content file, and no content file is left without a node.
+TEST_F(OverlayStoreTest, KilledWriterLeavesAConsistentOverlay) {
+    overlay_.reset();
+    for (int round = 0; round < 3; ++round) {
+        const pid_t child = ::fork();
+        ASSERT_GE(child, 0);
+        if (child == 0) {
+            auto o = OverlayStore::open(dir_);
+            for (unsigned i = 0;; ++i) {
+                const std::string name = "n" + std::to_string(i % 50);
+                o->transaction([&] {
+                    const NodeId d = o->createNode(attributesOfBaseKind(EntryKind::Directory));
+                    o->put(kRootNode, DirEntry::overlayNode("d" + name, d));
+                    const NodeId f = o->createNode(NodeAttributes{});
+                    o->put(d, DirEntry::overlayNode("f", f));
+                    o->rename(kRootNode, "d" + name, kRootNode, "e" + name, 0);
+                });
+                o->remove(kRootNode, "e" + std::to_string((i + 25) % 50));
+            }
+        }
+        ::usleep(static_cast<useconds_t>(50'000 + round * 70'000));
+        ::kill(child, SIGKILL);
+        int status = 0;
+        ::waitpid(child, &status, 0);
+        ASSERT_TRUE(WIFSIGNALED(status));
+
+        overlay_ = OverlayStore::open(dir_);
+        size_t files = 0;
+        for (const DirEntry& e : overlay_->list(kRootNode)) {
+            if (e.isBase()) {
+                continue;
+            }
+            auto f = overlay_->find(e.node, "f");
+            ASSERT_TRUE(f) << e.name;
+            EXPECT_TRUE(std::filesystem::exists(overlay_->contentPath(f->node)));
+            ++files;
+        }
+        size_t onDisk = 0;
+        for (const auto& folder : std::filesystem::directory_iterator(dir_ / "files")) {
+            onDisk += static_cast<size_t>(
+                std::distance(std::filesystem::directory_iterator(folder.path()),
+                              std::filesystem::directory_iterator()));
+        }
+        EXPECT_EQ(onDisk, files);
+        EXPECT_EQ(overlay_->stats().nodes, 1 + 2 * files);
+        overlay_.reset();
+    }
+    overlay_ = OverlayStore::open(dir_);
+}
+
+}  // namespace
+}  // namespace megafuse::overlay
