@@ -18,6 +18,8 @@
 #include "common/Paths.hpp"
 #include "fs/Filesystem.hpp"
 #include "fs/FuseMount.hpp"
+#include "fs/WritableFilesystem.hpp"
+#include "overlay/OverlayStore.hpp"
 #include "store/ObjectStore.hpp"
 
 namespace megafuse::core {
@@ -123,7 +125,41 @@ void serveUntilDone(fs::FuseMount& mount, SignalFd& signals) {
     }
 }
 
+// The base of a writable mount: the overlay's own base commit when it has one.
+void chooseWritableBase(Prepared& prepared, overlay::OverlayStore& overlay,
+                        const MountCommandOptions& options) {
+    const std::optional<store::ObjectId> kept = overlay.baseCommit();
+    if (!kept) {
+        overlay.setBaseCommit(prepared.commit);
+        return;
+    }
+    if (*kept != prepared.commit) {
+        spdlog::info("overlay {} is based on {}, not on {} ({}); keeping its base",
+                     overlay.directory().string(), kept->hex(), options.revision,
+                     prepared.commit.hex());
+    }
+    try {
+        prepared.commit = *kept;
+        prepared.tree = prepared.store->treeAtPath(prepared.commit, options.subPath);
+        prepared.commitTime = prepared.store->commitTime(prepared.commit);
+    } catch (const store::StoreError& e) {
+        throw NotMounted("overlay " + overlay.directory().string() + ": base commit " +
+                         kept->hex() + ": " + e.what());
+    }
+}
+
 }  // namespace
+
+std::filesystem::path defaultOverlayDir(const std::filesystem::path& mountpoint) {
+    // FNV-1a: stable across runs and builds, unlike std::hash.
+    uint32_t hash = 2166136261U;
+    for (const char c : mountpoint.string()) {
+        hash = (hash ^ static_cast<uint8_t>(c)) * 16777619U;
+    }
+    char name[32];
+    (void)std::snprintf(name, sizeof name, "mount-%08x", hash);
+    return defaultStateDir() / "overlays" / name;
+}
 
 int runMountCommand(const MountCommandOptions& options, SignalFd& signals) {
     store::StoreOptions storeOptions;
@@ -140,7 +176,9 @@ int runMountCommand(const MountCommandOptions& options, SignalFd& signals) {
     // the filesystem before the store and the registry that owns the shared caches.
     std::unique_ptr<store::StoreRegistry> registry;
     Prepared prepared;
+    std::unique_ptr<overlay::OverlayStore> overlay;
     std::optional<fs::Filesystem> filesystem;
+    std::optional<fs::WritableFilesystem> writableFilesystem;
     std::optional<fs::FuseMount> mount;
     store::SourceSpec source;
     std::filesystem::path mountpoint;
@@ -154,14 +192,34 @@ int runMountCommand(const MountCommandOptions& options, SignalFd& signals) {
         registry = std::make_unique<store::StoreRegistry>(storeOptions);
         prepared = prepareInterruptibly(*registry, source, options, signals);
 
-        fs::FsOptions fsOptions;
-        fsOptions.reportedCapacityBytes = storeOptions.contentCacheBytes;
-        filesystem.emplace(prepared.store, prepared.tree, prepared.commitTime, fsOptions);
         fs::MountOptions mountOptions;
         mountOptions.mountpoint = mountpoint;
         mountOptions.allowOther = options.allowOther;
+        mountOptions.readOnly = !options.writable;
+        if (options.writable) {
+            const std::filesystem::path overlayDir = std::filesystem::absolute(
+                options.overlayDir.value_or(defaultOverlayDir(mountpoint)));
+            try {
+                overlay = overlay::OverlayStore::open(overlayDir);
+            } catch (const overlay::OverlayError& e) {
+                throw NotMounted(e.what());
+            }
+            chooseWritableBase(prepared, *overlay, options);
+            writableFilesystem.emplace(prepared.store, *overlay, options.subPath,
+                                       fs::WritableFsOptions{});
+        } else {
+            fs::FsOptions fsOptions;
+            fsOptions.reportedCapacityBytes = storeOptions.contentCacheBytes;
+            filesystem.emplace(prepared.store, prepared.tree, prepared.commitTime, fsOptions);
+        }
         try {
-            mount.emplace(*filesystem, mountOptions);
+            if (writableFilesystem) {
+                mount.emplace(fs::WritableFilesystem::operations(), &*writableFilesystem,
+                              mountOptions);
+                writableFilesystem->attachSession(mount->session());
+            } else {
+                mount.emplace(*filesystem, mountOptions);
+            }
         } catch (const fs::MountError& e) {
             throw NotMounted(e.what());
         }
@@ -169,10 +227,14 @@ int runMountCommand(const MountCommandOptions& options, SignalFd& signals) {
         (void)std::fprintf(stderr, "mega-fused: %s\n", e.what());
         return kExitUsage;
     }
-    spdlog::info("mounted {} {} ({}) at {}", source.location, options.revision,
-                 prepared.commit.hex(), mountpoint.string());
+    spdlog::info("mounted {} {} ({}) at {}{}", source.location, options.revision,
+                 prepared.commit.hex(), mountpoint.string(),
+                 overlay ? " writable, overlay " + overlay->directory().string() : "");
 
     serveUntilDone(*mount, signals);
+    if (writableFilesystem) {
+        writableFilesystem->attachSession(nullptr);
+    }
     if (!mount->stop()) {
         // The unmount is done; only files still open keep the kernel connection. It ends with
         // this process (closing /dev/fuse aborts it), which no destructor can wait for.

@@ -28,7 +28,15 @@ struct MountCommandOptions {
     std::optional<uint64_t> treeCacheBytes;         // default: StoreOptions'
     unsigned fetchTimeoutSeconds = 30;
     bool allowOther = false;
+    // Writable: a copy-on-write overlay over the revision, kept in overlayDir (default:
+    // <state_dir>/overlays/mount-<8 hex of a hash of the mount point>). An overlay that already
+    // has a base commit keeps it (like a worktree's HEAD), whatever revision says.
+    bool writable = false;
+    std::optional<std::filesystem::path> overlayDir;
 };
+
+// The default overlay folder of a writable foreground mount at mountpoint (canonical path).
+std::filesystem::path defaultOverlayDir(const std::filesystem::path& mountpoint);
 
 // Opens the store, resolves revision and sub-path (errors: one line on stderr, kExitUsage),
 // mounts, logs "mounted <source> <rev> (<commit>) at <mountpoint>", then serves until a signal

@@ -57,6 +57,14 @@ int main(int argc, char** argv) {
     mountCommand->add_option("--log-level", logLevel, "trace, debug, info, warn, error, off")
         ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "off"}))
         ->capture_default_str();
+    CLI::Option* writableFlag = mountCommand->add_flag(
+        "--writable", mount.writable,
+        "copy-on-write: changes are kept in an overlay folder across mounts");
+    mountCommand
+        ->add_option("--overlay-dir", mount.overlayDir,
+                     "the overlay folder of a writable mount (default: "
+                     "<state dir>/overlays/mount-<hash of the mount point>)")
+        ->needs(writableFlag);
     mountCommand->add_flag("--allow-other", mount.allowOther,
                            "let other users see the mount (non-root: user_allow_other in "
                            "/etc/fuse.conf)");

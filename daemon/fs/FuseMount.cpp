@@ -7,12 +7,14 @@
 #include <fuse_lowlevel.h>
 #include <poll.h>
 #include <pthread.h>
+#include <pwd.h>
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <csignal>
@@ -21,6 +23,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <system_error>
@@ -97,6 +100,26 @@ std::string errnoText(int error) {
     return std::generic_category().message(error);
 }
 
+// The device of the mount (of any type) exactly at mountpoint, from mountinfo; nullopt when
+// nothing is mounted there.
+std::optional<dev_t> deviceOfMountAt(const std::filesystem::path& mountpoint) {
+    std::ifstream in("/proc/self/mountinfo");
+    std::string line;
+    std::optional<dev_t> found;
+    while (std::getline(in, line)) {
+        std::istringstream fields(line);
+        std::string id, parent, majorMinor, root, point;
+        fields >> id >> parent >> majorMinor >> root >> point;
+        unsigned major = 0;
+        unsigned minor = 0;
+        if (unescapeMountinfo(point) == mountpoint.string() &&
+            std::sscanf(majorMinor.c_str(), "%u:%u", &major, &minor) == 2) {
+            found = makedev(major, minor);
+        }
+    }
+    return found;
+}
+
 // The device of the FUSE mount at mountpoint, read from mountinfo rather than by stat(): a stat
 // would be a request to the filesystem itself, which may not be serving yet.
 dev_t deviceOfFuseMount(const std::filesystem::path& mountpoint) {
@@ -121,6 +144,61 @@ dev_t deviceOfFuseMount(const std::filesystem::path& mountpoint) {
         }
     }
     return found;
+}
+
+// The name of the user we run as, for messages.
+std::string userName() {
+    std::vector<char> buffer(4096);
+    passwd entry{};
+    passwd* found = nullptr;
+    if (::getpwuid_r(::geteuid(), &entry, buffer.data(), buffer.size(), &found) == 0 &&
+        found != nullptr) {
+        return found->pw_name;
+    }
+    return "uid " + std::to_string(::geteuid());
+}
+
+// True when /etc/fuse.conf has a `user_allow_other` line (fusermount3's rule: the word alone on
+// its line, blanks around it allowed, '#' starts a comment).
+bool fuseConfAllowsOther() {
+    std::ifstream in("/etc/fuse.conf");
+    std::string line;
+    while (std::getline(in, line)) {
+        line = line.substr(0, line.find('#'));
+        const auto first = line.find_first_not_of(" \t\r");
+        const auto last = line.find_last_not_of(" \t\r");
+        if (first != std::string::npos &&
+            line.substr(first, last - first + 1) == "user_allow_other") {
+            return true;
+        }
+    }
+    return false;
+}
+
+// What the kernel and fusermount3 would refuse, said before any FUSE call: a mount on top of
+// another one, and for an ordinary user the rules of the setuid fusermount3 (write access to the
+// mount point, owning it when it is sticky, allow_other only when /etc/fuse.conf permits it).
+std::optional<std::string> refusalBeforeMount(const MountOptions& options, const struct stat& st) {
+    const std::filesystem::path& mountpoint = options.mountpoint;
+    if (deviceOfMountAt(mountpoint)) {
+        return std::string("it is already a mount point (unmount it first)");
+    }
+    if (::geteuid() == 0) {
+        return std::nullopt;
+    }
+    if (::access(mountpoint.c_str(), W_OK) != 0) {
+        return "user " + userName() +
+               " has no write access to it (fusermount3 mounts only where the user may write)";
+    }
+    if ((st.st_mode & S_ISVTX) != 0 && st.st_uid != ::geteuid()) {
+        return "it is a sticky folder not owned by user " + userName();
+    }
+    if (options.allowOther && !fuseConfAllowsOther()) {
+        return "--allow-other (allow_other) needs a 'user_allow_other' line in /etc/fuse.conf "
+               "when mega-fused runs as an ordinary user (" +
+               userName() + ")";
+    }
+    return std::nullopt;
 }
 
 }  // namespace
@@ -155,7 +233,11 @@ void FuseMount::clearStaleMount(const std::filesystem::path& path) {
     }
 }
 
-FuseMount::FuseMount(Filesystem& filesystem, MountOptions options) : options_(std::move(options)) {
+FuseMount::FuseMount(Filesystem& filesystem, MountOptions options)
+    : FuseMount(Filesystem::operations(), &filesystem, std::move(options)) {}
+
+FuseMount::FuseMount(const fuse_lowlevel_ops& ops, void* userdata, MountOptions options)
+    : options_(std::move(options)) {
     routeLibfuseLogs();
     const std::string where = options_.mountpoint.string();
     clearStaleMount(options_.mountpoint);
@@ -166,9 +248,13 @@ FuseMount::FuseMount(Filesystem& filesystem, MountOptions options) : options_(st
     if (!S_ISDIR(st.st_mode)) {
         throw MountError("cannot mount at " + where + ": not a directory");
     }
+    if (auto refusal = refusalBeforeMount(options_, st)) {
+        throw MountError("cannot mount at " + where + ": " + *refusal);
+    }
 
-    std::string mountOptions =
-        "ro,default_permissions,fsname=" + options_.fsName + ",subtype=mega-fuse";
+    std::string mountOptions = std::string(options_.readOnly ? "ro" : "rw") +
+                               ",default_permissions,fsname=" + options_.fsName +
+                               ",subtype=mega-fuse";
     if (options_.allowOther) {
         mountOptions += ",allow_other";
     }
@@ -179,8 +265,7 @@ FuseMount::FuseMount(Filesystem& filesystem, MountOptions options) : options_(st
         argv.push_back(arg.data());
     }
     fuse_args args = FUSE_ARGS_INIT(static_cast<int>(argv.size()), argv.data());
-    const fuse_lowlevel_ops& ops = Filesystem::operations();
-    session_.reset(fuse_session_new(&args, &ops, sizeof ops, &filesystem));
+    session_.reset(fuse_session_new(&args, &ops, sizeof ops, userdata));
     fuse_opt_free_args(&args);
     if (!session_) {
         throw MountError("cannot mount at " + where + ": libfuse rejected options '" +

@@ -1,5 +1,6 @@
-// FuseMount: one mounted FUSE session serving a Filesystem — mount on construction, a
-// multi-threaded request loop on its own thread, unmount and join on destruction.
+// FuseMount: one mounted FUSE session serving a filesystem (the read-only Filesystem or the
+// WritableFilesystem) — mount on construction, a multi-threaded request loop on its own thread,
+// unmount and join on destruction.
 #pragma once
 
 #include <sys/types.h>
@@ -28,6 +29,7 @@ public:
 
 struct MountOptions {
     std::filesystem::path mountpoint;  // absolute; must be an existing directory
+    bool readOnly = true;              // "ro": the kernel refuses writes before asking us
     bool allowOther = false;           // needs user_allow_other in /etc/fuse.conf for non-root
     // The mount is dropped when the daemon dies, even by SIGKILL: an UnmountWatcher process
     // unmounts it (libfuse 3.14's auto_unmount fails for non-root users without allow_other).
@@ -50,7 +52,10 @@ struct MountOptions {
 class FuseMount {
 public:
     // Clears a stale mount left at the mount point by a crashed daemon ("Transport endpoint is
-    // not connected"), mounts read-only, and starts serving. Throws MountError.
+    // not connected"), mounts (read-only unless options say otherwise), and starts serving
+    // operations with userdata (which must outlive this). Throws MountError.
+    FuseMount(const fuse_lowlevel_ops& operations, void* userdata, MountOptions options);
+    // The read-only Filesystem.
     FuseMount(Filesystem& filesystem, MountOptions options);
     ~FuseMount();
     FuseMount(const FuseMount&) = delete;
@@ -69,6 +74,8 @@ public:
     [[nodiscard]] const std::filesystem::path& mountpoint() const { return options_.mountpoint; }
     // The kernel's connection number: /sys/fs/fuse/connections/<n> (0 when unknown).
     [[nodiscard]] unsigned connection() const;
+    // For invalidation notices (fuse_lowlevel_notify_*); valid until this is destroyed.
+    [[nodiscard]] fuse_session* session() const { return session_.get(); }
 
     // Unmounts a stale FUSE mount at path, if there is one (stat fails with ENOTCONN).
     static void clearStaleMount(const std::filesystem::path& path);

@@ -38,6 +38,15 @@ std::vector<std::string> MountRequest::commandLine() const {
     if (!logLevel.empty()) {
         argv.insert(argv.end(), {"--log-level", logLevel});
     }
+    if (writable) {
+        argv.emplace_back("--writable");
+        if (!overlayDir.empty()) {
+            argv.insert(argv.end(), {"--overlay-dir", overlayDir.string()});
+        }
+    }
+    if (allowOther) {
+        argv.emplace_back("--allow-other");
+    }
     return argv;
 }
 

@@ -21,7 +21,7 @@
 namespace megafuse::test {
 
 // `mega-fused mount SOURCE MOUNTPOINT [--rev REV] [--path SUBPATH] [--cache-dir DIR]
-//  [--fetch-timeout SECONDS] [--log-level LEVEL]`
+//  [--fetch-timeout SECONDS] [--log-level LEVEL] [--writable [--overlay-dir DIR]]`
 struct MountRequest {
     std::string source;  // local path, file://, git://, http(s)://
     std::filesystem::path mountPoint;
@@ -30,6 +30,10 @@ struct MountRequest {
     std::optional<std::string> subPath;
     std::optional<int> fetchTimeoutSeconds;
     std::string logLevel = "debug";
+    // `--writable [--overlay-dir DIR]`: a copy-on-write mount (overlayDir empty: the default).
+    bool writable = false;
+    std::filesystem::path overlayDir;
+    bool allowOther = false;  // `--allow-other`
 
     // The command line, binary first.
     [[nodiscard]] std::vector<std::string> commandLine() const;

@@ -1,0 +1,319 @@
+// PosixTest: each operation a build or an editor does, run in the mount and in a native checkout
+// of the same base; the errno (or success) must match, and so must the trees afterwards. Where
+// the mount answers differently on purpose (link, device nodes, xattrs) the test says so.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstring>
+
+#include "WritableFixture.hpp"
+#include "common/UniqueFd.hpp"
+#include "overlay/OverlayStore.hpp"
+#include "support/TreeCompare.hpp"
+
+namespace megafuse::test {
+namespace {
+
+using Path = std::filesystem::path;
+
+struct Operation {
+    const char* name;
+    std::function<int(const Path& root)> run;  // errno, 0 for success
+};
+
+int openClose(const Path& path, int flags, mode_t mode = 0644) {
+    const int fd = ::open(path.c_str(), flags | O_CLOEXEC, mode);
+    if (fd < 0) {
+        return errno;
+    }
+    ::close(fd);
+    return 0;
+}
+
+int writeAt(const Path& path, int flags, const std::string& bytes) {
+    UniqueFd fd(::open(path.c_str(), flags | O_CLOEXEC, 0644));
+    if (!fd) {
+        return errno;
+    }
+    if (::write(fd.get(), bytes.data(), bytes.size()) != static_cast<ssize_t>(bytes.size())) {
+        return errno;
+    }
+    return ::fsync(fd.get()) != 0 ? errno : 0;
+}
+
+int renameFlags(const Path& from, const Path& to, unsigned flags) {
+    return errnoOf(
+        [&] { return ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), flags); });
+}
+
+const std::vector<Operation>& operations() {
+    static const std::vector<Operation> ops = {
+        {"create new file",
+         [](const Path& r) { return openClose(r / "new.txt", O_CREAT | O_WRONLY); }},
+        {"O_EXCL on existing base file",
+         [](const Path& r) { return openClose(r / "README.md", O_CREAT | O_EXCL | O_WRONLY); }},
+        {"O_EXCL on existing new file",
+         [](const Path& r) { return openClose(r / "new.txt", O_CREAT | O_EXCL | O_WRONLY); }},
+        {"open missing without O_CREAT",
+         [](const Path& r) { return openClose(r / "nope", O_RDONLY); }},
+        {"open directory for writing",
+         [](const Path& r) { return openClose(r / "src", O_WRONLY); }},
+        {"open through a file",
+         [](const Path& r) { return openClose(r / "README.md/x", O_RDONLY); }},
+        {"O_TRUNC of a base file",
+         [](const Path& r) { return writeAt(r / "docs/a.txt", O_WRONLY | O_TRUNC, "short\n"); }},
+        {"O_APPEND to a base file",
+         [](const Path& r) { return writeAt(r / "docs/b.txt", O_WRONLY | O_APPEND, "more\n"); }},
+        {"write in the middle of a base file",
+         [](const Path& r) {
+             UniqueFd fd(::open((r / "src/util.h").c_str(), O_RDWR | O_CLOEXEC));
+             return !fd || ::pwrite(fd.get(), "INT", 3, 0) != 3 ? errno : 0;
+         }},
+        {"truncate grows a base file",
+         [](const Path& r) {
+             return errnoOf([&] { return ::truncate((r / "README.md").c_str(), 100); });
+         }},
+        {"truncate shrinks a base file",
+         [](const Path& r) {
+             return errnoOf([&] { return ::truncate((r / "src/main.c").c_str(), 5); });
+         }},
+        {"truncate a directory",
+         [](const Path& r) { return errnoOf([&] { return ::truncate((r / "src").c_str(), 0); }); }},
+        {"fallocate",
+         [](const Path& r) {
+             UniqueFd fd(::open((r / "alloc.bin").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+             return !fd || ::posix_fallocate(fd.get(), 0, 1 << 20) != 0 ? EIO : 0;
+         }},
+        {"unlink a base file",
+         [](const Path& r) {
+             return errnoOf([&] { return ::unlink((r / "docs/b.txt").c_str()); });
+         }},
+        {"unlink missing",
+         [](const Path& r) { return errnoOf([&] { return ::unlink((r / "nope").c_str()); }); }},
+        {"unlink a directory",
+         [](const Path& r) { return errnoOf([&] { return ::unlink((r / "src").c_str()); }); }},
+        {"mkdir",
+         [](const Path& r) {
+             return errnoOf([&] { return ::mkdir((r / "newdir").c_str(), 0755); });
+         }},
+        {"mkdir existing",
+         [](const Path& r) { return errnoOf([&] { return ::mkdir((r / "src").c_str(), 0755); }); }},
+        {"mkdir below a file",
+         [](const Path& r) {
+             return errnoOf([&] { return ::mkdir((r / "README.md/d").c_str(), 0755); });
+         }},
+        {"rmdir non-empty base dir",
+         [](const Path& r) { return errnoOf([&] { return ::rmdir((r / "src").c_str()); }); }},
+        {"rmdir a file",
+         [](const Path& r) { return errnoOf([&] { return ::rmdir((r / "README.md").c_str()); }); }},
+        {"rmdir empty new dir",
+         [](const Path& r) {
+             ::mkdir((r / "gone").c_str(), 0755);
+             return errnoOf([&] { return ::rmdir((r / "gone").c_str()); });
+         }},
+        {"rmdir a dir emptied of base files",
+         [](const Path& r) {
+             ::unlink((r / "src/deep/er/leaf.txt").c_str());
+             return errnoOf([&] { return ::rmdir((r / "src/deep/er").c_str()); });
+         }},
+        {"rename a base file",
+         [](const Path& r) { return renameFlags(r / "docs/a.txt", r / "docs/a2.txt", 0); }},
+        {"rename over an existing file",
+         [](const Path& r) { return renameFlags(r / "new.txt", r / "README.md", 0); }},
+        {"rename a base dir into a new dir",
+         [](const Path& r) { return renameFlags(r / "src/deep", r / "newdir/deep", 0); }},
+        {"rename a dir into itself",
+         [](const Path& r) { return renameFlags(r / "newdir", r / "newdir/deep/inside", 0); }},
+        {"rename a file over a dir",
+         [](const Path& r) { return renameFlags(r / "README.md", r / "docs", 0); }},
+        {"rename a dir over a file",
+         [](const Path& r) { return renameFlags(r / "docs", r / "README.md", 0); }},
+        {"rename a dir over a non-empty dir",
+         [](const Path& r) { return renameFlags(r / "docs", r / "src", 0); }},
+        {"rename a dir over an empty dir",
+         [](const Path& r) {
+             ::mkdir((r / "empty").c_str(), 0755);
+             return renameFlags(r / "docs", r / "empty", 0);
+         }},
+        {"rename missing", [](const Path& r) { return renameFlags(r / "nope", r / "nope2", 0); }},
+        {"rename onto itself",
+         [](const Path& r) { return renameFlags(r / "README.md", r / "README.md", 0); }},
+        {"RENAME_NOREPLACE onto existing",
+         [](const Path& r) {
+             return renameFlags(r / "bin/run.sh", r / "README.md", RENAME_NOREPLACE);
+         }},
+        {"RENAME_NOREPLACE to a free name",
+         [](const Path& r) {
+             return renameFlags(r / "bin/run.sh", r / "bin/run2.sh", RENAME_NOREPLACE);
+         }},
+        {"RENAME_EXCHANGE with a missing name",
+         [](const Path& r) { return renameFlags(r / "bin/run2.sh", r / "nope", RENAME_EXCHANGE); }},
+        {"RENAME_EXCHANGE of a file and a dir",
+         [](const Path& r) {
+             return renameFlags(r / "bin/run2.sh", r / "empty", RENAME_EXCHANGE);
+         }},
+        {"symlink",
+         [](const Path& r) {
+             return errnoOf([&] { return ::symlink("src/util.c", (r / "ln").c_str()); });
+         }},
+        {"symlink over existing",
+         [](const Path& r) {
+             return errnoOf([&] { return ::symlink("x", (r / "README.md").c_str()); });
+         }},
+        {"readlink of a file",
+         [](const Path& r) {
+             char buf[64];
+             return errnoOf([&] {
+                 return static_cast<int>(::readlink((r / "README.md").c_str(), buf, sizeof buf));
+             });
+         }},
+        {"chmod +x of a base file",
+         [](const Path& r) {
+             return errnoOf([&] { return ::chmod((r / "src/util.c").c_str(), 0755); });
+         }},
+        {"chmod -x of a base file",
+         [](const Path& r) {
+             return errnoOf([&] { return ::chmod((r / "bin/run.sh").c_str(), 0644); });
+         }},
+        {"chmod of a base dir",
+         [](const Path& r) {
+             return errnoOf([&] { return ::chmod((r / "many").c_str(), 0700); });
+         }},
+        {"mkfifo",
+         [](const Path& r) {
+             return errnoOf([&] { return ::mkfifo((r / "fifo").c_str(), 0644); });
+         }},
+        {"mknod a regular file",
+         [](const Path& r) {
+             return errnoOf([&] { return ::mknod((r / "plain").c_str(), S_IFREG | 0644, 0); });
+         }},
+        {"unlink while open, then use the fd",
+         [](const Path& r) {
+             UniqueFd fd(::open((r / "tmpfile").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644));
+             if (!fd || ::unlink((r / "tmpfile").c_str()) != 0 ||
+                 ::write(fd.get(), "abc", 3) != 3) {
+                 return errno;
+             }
+             char buf[4] = {};
+             struct stat st {};
+             if (::pread(fd.get(), buf, 3, 0) != 3 || ::fstat(fd.get(), &st) != 0) {
+                 return errno;
+             }
+             return std::string(buf) == "abc" && st.st_size == 3 ? 0 : EBADMSG;
+         }},
+        {"an open fd follows a rename",
+         [](const Path& r) {
+             UniqueFd fd(::open((r / "src/util.c").c_str(), O_RDWR | O_APPEND | O_CLOEXEC));
+             if (!fd || ::rename((r / "src/util.c").c_str(), (r / "src/moved.c").c_str()) != 0 ||
+                 ::write(fd.get(), "// tail\n", 8) != 8) {
+                 return errno;
+             }
+             return 0;
+         }},
+        {"utimensat with UTIME_OMIT and a fixed mtime",
+         [](const Path& r) {
+             const timespec times[2] = {{0, UTIME_OMIT}, {1'000'000'000, 5}};
+             if (::utimensat(AT_FDCWD, (r / "src/util.h").c_str(), times, 0) != 0) {
+                 return errno;
+             }
+             struct stat st {};
+             ::stat((r / "src/util.h").c_str(), &st);
+             return st.st_mtim.tv_sec == 1'000'000'000 && st.st_mtim.tv_nsec == 5 ? 0 : EBADMSG;
+         }},
+        {"utimensat UTIME_NOW on a base file",
+         [](const Path& r) {
+             const timespec times[2] = {{0, UTIME_NOW}, {0, UTIME_NOW}};
+             return errnoOf(
+                 [&] { return ::utimensat(AT_FDCWD, (r / "many/file-1.txt").c_str(), times, 0); });
+         }},
+        {"flock and a POSIX lock",
+         [](const Path& r) {
+             UniqueFd fd(::open((r / "README.md").c_str(), O_RDWR | O_CLOEXEC));
+             struct flock lock {};
+             lock.l_type = F_WRLCK;
+             lock.l_whence = SEEK_SET;
+             if (!fd || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0 ||
+                 ::fcntl(fd.get(), F_SETLK, &lock) != 0) {
+                 return errno;
+             }
+             return 0;
+         }},
+        {"fsync of a directory",
+         [](const Path& r) {
+             UniqueFd fd(::open((r / "newdir").c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+             return !fd || ::fsync(fd.get()) != 0 ? errno : 0;
+         }},
+    };
+    return ops;
+}
+
+class PosixTest : public WritableFixture {};
+
+TEST_F(PosixTest, ErrnosAndResultsMatchANativeFolder) {
+    const Path native = nativeCopy("native");
+    auto daemon = mount();
+    for (const Operation& op : operations()) {
+        const int expected = op.run(native);
+        const int actual = op.run(mountPoint());
+        EXPECT_EQ(actual, expected) << op.name << ": native " << std::strerror(expected)
+                                    << ", mount " << std::strerror(actual);
+    }
+    EXPECT_EQ(joinDifferences(compareTrees(native, mountPoint())), "");
+
+    // Directory permissions and times as native shows them.
+    struct stat st {};
+    ASSERT_EQ(::stat((mountPoint() / "many").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 07777, 0700U);
+    ASSERT_EQ(::stat((mountPoint() / "src/util.h").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mtim.tv_sec, 1'000'000'000);
+    daemon->stop();
+}
+
+// Where the mount differs from a native folder on purpose (docs/overlay.md).
+TEST_F(PosixTest, DocumentedDifferences) {
+    auto daemon = mount();
+    const Path r = mountPoint();
+    EXPECT_EQ(errnoOf([&] { return ::link((r / "README.md").c_str(), (r / "hard").c_str()); }),
+              EPERM)
+        << "hard links: one name per node";
+    EXPECT_EQ(errnoOf([&] { return ::mknod((r / "dev").c_str(), S_IFCHR | 0600, makedev(1, 3)); }),
+              EPERM);
+    EXPECT_EQ(errnoOf([&] { return ::setxattr((r / "README.md").c_str(), "user.k", "v", 1, 0); }),
+              ENOTSUP);
+    char buf[16];
+    EXPECT_EQ(errnoOf([&] {
+                  return static_cast<int>(
+                      ::getxattr((r / "README.md").c_str(), "user.k", buf, sizeof buf));
+              }),
+              ENOTSUP);
+    // statfs: the overlay disk's free space.
+    struct statvfs mounted {};
+    struct statvfs disk {};
+    ASSERT_EQ(::statvfs(r.c_str(), &mounted), 0);
+    ASSERT_EQ(::statvfs(overlayDir().c_str(), &disk), 0);
+    EXPECT_EQ(mounted.f_blocks, disk.f_blocks);
+    EXPECT_GT(mounted.f_bavail, 0U);
+    daemon->stop();
+}
+
+TEST_F(PosixTest, ChmodOfAnUnchangedFileCopiesNothing) {
+    auto daemon = mount();
+    ASSERT_EQ(::chmod((mountPoint() / "many/file-7.txt").c_str(), 0755), 0);
+    struct stat st {};
+    ASSERT_EQ(::stat((mountPoint() / "many/file-7.txt").c_str(), &st), 0);
+    EXPECT_EQ(st.st_mode & 0777, 0755U);
+    daemon->stop();
+    auto overlay = overlay::OverlayStore::open(overlayDir());
+    EXPECT_EQ(overlay->stats().contentBytes, 0U);
+    EXPECT_EQ(overlay->stats().nodes, 2U);  // the root and many/
+}
+
+}  // namespace
+}  // namespace megafuse::test
