@@ -189,13 +189,17 @@ ExitCode showStatus(DaemonClient& client, const OutputOptions& output,
     return ExitCode::Ok;
 }
 
-ExitCode mountOne(DaemonClient& client, const OutputOptions& output, const MountOptions& options) {
+void checkMountUsage(const MountOptions& options) {
     if (!options.mountPoint &&
         (options.revision || options.subPath || options.name || options.writable)) {
         throw CtlError(ExitCode::Usage,
                        "--rev, --path, --name and --writable describe an ad-hoc mount: "
                        "megactl mount SOURCE MOUNTPOINT [options]");
     }
+}
+
+ExitCode mountOne(DaemonClient& client, const OutputOptions& output, const MountOptions& options) {
+    checkMountUsage(options);
     std::string objectPath;
     {
         ProgressBar bar(output.progress);  // erased before the result is printed

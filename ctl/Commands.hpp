@@ -25,6 +25,10 @@ struct MountOptions {
     bool writable = false;
 };
 
+// Usage errors of `mount` that need no daemon (ad-hoc options without a MOUNTPOINT): main checks
+// them before connecting, so they exit 2 even when mega-fused is down. Throws CtlError(Usage).
+void checkMountUsage(const MountOptions& options);
+
 ExitCode listMounts(DaemonClient& client, const OutputOptions& output);
 ExitCode showStatus(DaemonClient& client, const OutputOptions& output,
                     const std::optional<std::string>& nameOrPath);

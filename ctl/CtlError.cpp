@@ -24,6 +24,11 @@ constexpr std::array kTable{
     NameAndCode{"com.gitmega.MegaFuse1.Error.InvalidConfig", ExitCode::Usage},
     NameAndCode{"com.gitmega.MegaFuse1.Error.MountFailed", ExitCode::Failure},
     NameAndCode{"com.gitmega.MegaFuse1.Error.Timeout", ExitCode::Failure},
+    NameAndCode{"com.gitmega.MegaFuse1.Error.NotWritable", ExitCode::StateConflict},
+    NameAndCode{"com.gitmega.MegaFuse1.Error.Conflict", ExitCode::Conflict},
+    NameAndCode{"com.gitmega.MegaFuse1.Error.NothingToCommit", ExitCode::Failure},
+    NameAndCode{"com.gitmega.MegaFuse1.Error.PushRejected", ExitCode::PushRejected},
+    NameAndCode{"com.gitmega.MegaFuse1.Error.Failed", ExitCode::Failure},
     NameAndCode{"org.freedesktop.DBus.Error.InvalidArgs", ExitCode::Usage},
     // A mount object that vanished between ResolveMount and the call (RemoveMount, Reload).
     NameAndCode{"org.freedesktop.DBus.Error.UnknownObject", ExitCode::NotFound},

@@ -16,7 +16,9 @@ enum class ExitCode : int {
     Usage = 2,              // bad command line, InvalidArgs, InvalidConfig
     NotFound = 3,           // no such mount
     DaemonUnreachable = 4,  // no session bus, or mega-fused not on it
-    StateConflict = 5,      // busy, already mounted, not mounted
+    StateConflict = 5,      // busy, already mounted, not mounted, not writable
+    Conflict = 6,           // checkout would overwrite local changes (paths listed)
+    PushRejected = 7,       // the server refused the push (its message shown)
 };
 
 class CtlError : public std::runtime_error {

@@ -42,6 +42,21 @@ struct AddMountSpec {
 
 enum class UnmountMode { Normal, Force, Lazy };
 
+// One row of Mount.Changes: a git status letter (A M D R T), the path, where a rename came from,
+// and the Git modes before and after ("" when absent).
+struct ChangedPath {
+    std::string status;
+    std::string path;
+    std::string oldPath;
+    std::string oldMode;
+    std::string newMode;
+};
+
+struct Author {
+    std::string name;
+    std::string email;
+};
+
 // What a long call reports while it runs: a Progress signal (operation "clone", "prefetch" with
 // done/total units, total 0 = unknown) or a State change (operation = the new state, 0/0).
 struct ProgressEvent {
@@ -56,7 +71,9 @@ using ProgressHandler = std::function<void(const ProgressEvent&)>;
 // the bus sent it; the caller maps it once (fromDbusError).
 class DaemonClient {
 public:
-    // Connects to the session bus. Throws CtlError(DaemonUnreachable) when there is none.
+    // Connects to the session bus and, when mega-fused is not on it, starts it by D-Bus
+    // activation (mega-fuse.service under systemd --user). Throws CtlError(DaemonUnreachable)
+    // when there is no bus, no activation file, or the activated daemon fails to start.
     explicit DaemonClient(CallTimeouts timeouts);
     ~DaemonClient();
     DaemonClient(const DaemonClient&) = delete;
@@ -80,12 +97,27 @@ public:
     uint64_t prefetch(const std::string& objectPath, const std::vector<std::string>& paths,
                       const ProgressHandler& onProgress);
 
+    // Writable mounts (ChangeClient.cpp): Mount.Changes, Diff, Reset, Commit, Push, Checkout,
+    // each bounded by the long timeout (a commit hashes files, a push talks to a server).
+    std::vector<ChangedPath> changes(const std::string& objectPath,
+                                     const std::vector<std::string>& paths);
+    std::string diff(const std::string& objectPath, const std::vector<std::string>& paths);
+    uint32_t reset(const std::string& objectPath, const std::vector<std::string>& paths);
+    std::string commit(const std::string& objectPath, const std::string& message,
+                       const std::optional<Author>& author);
+    std::string push(const std::string& objectPath, const std::string& ref);
+    std::string checkout(const std::string& objectPath, const std::string& revision, bool force);
+
 private:
     class ManagerProxy;
     class MountProxy;
 
     // Dispatches bus traffic (signals, the reply) until replied is set by a reply callback.
     void waitForReply(const bool& replied);
+    // Waits at most `bound` for bus traffic and dispatches it.
+    void dispatchFor(std::chrono::milliseconds bound);
+    // StartServiceByName when the name has no owner; see the constructor.
+    void activateIfAbsent();
 
     CallTimeouts timeouts_;
     std::unique_ptr<sdbus::IConnection> connection_;

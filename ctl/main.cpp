@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "ChangeCommands.hpp"
 #include "Commands.hpp"
 #include "CtlError.hpp"
 #include "DaemonClient.hpp"
@@ -25,7 +26,9 @@ constexpr const char* kExitCodes = R"(Exit codes:
   2  usage error or invalid argument / invalid configuration
   3  no such mount
   4  mega-fused unreachable (not running, or no session bus)
-  5  state conflict (busy, already mounted, not mounted)
+  5  state conflict (busy, already mounted, not mounted, not writable)
+  6  checkout conflict: local changes on paths the new revision changes (listed)
+  7  push rejected by the server (its message shown)
 
 --json prints one JSON document per command on stdout (keys: docs/megactl.md).)";
 
@@ -44,6 +47,7 @@ struct Arguments {
     bool lazy = false;
     std::vector<std::string> prefetchPaths;
     DoctorOptions doctor;
+    ChangeOptions change;
 };
 
 CallTimeouts timeoutsFrom(const Arguments& arguments) {
@@ -109,6 +113,42 @@ int main(int argc, char** argv) {
     auto* stats = app.add_subcommand("stats", "Show a mount's fetch and cache counters");
     stats->add_option("name", args.target, "Mount name or path")->required();
 
+    auto* changes = app.add_subcommand(
+        "changes", "List a writable mount's changes like `git status --short`: A M D R T");
+    changes->add_option("name", args.change.target, "Mount name or path")->required();
+    changes->add_option("paths", args.change.paths,
+                        "Only under these paths (relative to the mount root)");
+
+    auto* diff = app.add_subcommand(
+        "diff", "Print a writable mount's changes as a unified diff (pipe it to `git apply`)");
+    diff->add_option("name", args.change.target, "Mount name or path")->required();
+    diff->add_option("paths", args.change.paths,
+                     "Only under these paths (relative to the mount root)");
+
+    auto* reset = app.add_subcommand("reset", "Discard changes: PATH… or --all");
+    reset->add_option("name", args.change.target, "Mount name or path")->required();
+    reset->add_option("paths", args.change.paths, "Paths relative to the mount root");
+    reset->add_flag("--all", args.change.all, "Discard every change of the mount");
+
+    auto* commit = app.add_subcommand(
+        "commit", "Commit a writable mount's changes on top of its commit (local, see push)");
+    commit->add_option("name", args.change.target, "Mount name or path")->required();
+    commit->add_option("-m,--message", args.change.message, "The commit message")->required();
+    commit->add_option("--author", args.change.author,
+                       "\"Name <email>\" (default: the mount's author, then git config)");
+
+    auto* push = app.add_subcommand(
+        "push", "Push the mount's commit to its source (default: the configured branch)");
+    push->add_option("name", args.change.target, "Mount name or path")->required();
+    push->add_option("ref", args.change.ref, "Branch or ref on the server (refs/heads/NAME)");
+
+    auto* checkout = app.add_subcommand(
+        "checkout", "Move a writable mount to another revision, keeping its changes");
+    checkout->add_option("name", args.change.target, "Mount name or path")->required();
+    checkout->add_option("revision", args.change.revision, "Branch, tag or commit")->required();
+    checkout->add_flag("--force", args.change.force,
+                       "Drop local changes on paths the new revision changes");
+
     auto* doctor = app.add_subcommand(
         "doctor", "Find stale mounts, an unreachable daemon, config errors, failed mounts");
     doctor->add_option("--config", args.doctor.configPath,
@@ -133,6 +173,14 @@ int main(int argc, char** argv) {
         if (app.got_subcommand(doctor)) {
             return static_cast<int>(runDoctor(timeouts, output, args.doctor));
         }
+        // Usage errors first: they exit 2 whether or not the daemon is there.
+        if (app.got_subcommand(mount)) {
+            checkMountUsage(args.mount);
+        } else if (app.got_subcommand(reset)) {
+            checkResetUsage(args.change);
+        } else if (app.got_subcommand(commit)) {
+            checkCommitUsage(args.change);
+        }
         DaemonClient client(timeouts);
         ExitCode code = ExitCode::Ok;
         if (app.got_subcommand(list)) {
@@ -152,6 +200,18 @@ int main(int argc, char** argv) {
             code = prefetchPaths(client, output, args.target, args.prefetchPaths);
         } else if (app.got_subcommand(stats)) {
             code = showStats(client, output, args.target);
+        } else if (app.got_subcommand(changes)) {
+            code = listChanges(client, output, args.change);
+        } else if (app.got_subcommand(diff)) {
+            code = showDiff(client, output, args.change);
+        } else if (app.got_subcommand(reset)) {
+            code = resetChanges(client, output, args.change);
+        } else if (app.got_subcommand(commit)) {
+            code = commitChanges(client, output, args.change);
+        } else if (app.got_subcommand(push)) {
+            code = pushCommit(client, output, args.change);
+        } else if (app.got_subcommand(checkout)) {
+            code = checkoutRevision(client, output, args.change);
         }
         return static_cast<int>(code);
     } catch (const CtlError& error) {

@@ -9,7 +9,7 @@ _megactl() {
     local -a words=("${COMP_WORDS[@]}")
     local cword=$COMP_CWORD
 
-    local commands="list status mount unmount reload prefetch stats doctor"
+    local commands="list status mount unmount reload prefetch stats changes diff reset commit push checkout doctor"
     local global_opts="--json --timeout --help --version"
     local command="" i
     for ((i = 1; i < cword; i++)); do
@@ -59,6 +59,37 @@ _megactl() {
         prefetch)
             if [[ "$cur" == -* ]]; then
                 COMPREPLY=($(compgen -W "--json --timeout --help" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "$(_megactl_mount_names)" -- "$cur"))
+            fi
+            ;;
+        changes | diff | push)
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--json --timeout --help" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "$(_megactl_mount_names)" -- "$cur"))
+            fi
+            ;;
+        reset)
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--all --json --timeout --help" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "$(_megactl_mount_names)" -- "$cur"))
+            fi
+            ;;
+        commit)
+            case "$prev" in
+                -m | --message | --author) return ;;
+            esac
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "-m --message --author --json --timeout --help" -- "$cur"))
+            else
+                COMPREPLY=($(compgen -W "$(_megactl_mount_names)" -- "$cur"))
+            fi
+            ;;
+        checkout)
+            if [[ "$cur" == -* ]]; then
+                COMPREPLY=($(compgen -W "--force --json --timeout --help" -- "$cur"))
             else
                 COMPREPLY=($(compgen -W "$(_megactl_mount_names)" -- "$cur"))
             fi

@@ -98,6 +98,74 @@ void requireNoOptions(const Options& options) {
     }
 }
 
+// Paths of the change-set methods: relative to the mount root, never leaving it.
+void requireRelativePaths(const std::vector<std::string>& paths) {
+    for (const auto& path : paths) {
+        if (path.starts_with('/')) {
+            throw invalidArgs("path '" + path + "' must be relative to the mount root");
+        }
+        size_t pos = 0;
+        while (pos <= path.size()) {
+            size_t slash = path.find('/', pos);
+            if (slash == std::string::npos) {
+                slash = path.size();
+            }
+            if (path.compare(pos, slash - pos, "..") == 0 && slash - pos == 2) {
+                throw invalidArgs("path '" + path + "' must not contain '..'");
+            }
+            pos = slash + 1;
+        }
+    }
+}
+
+std::optional<changes::Signature> parseCommitOptions(const Options& options) {
+    std::optional<std::string> name;
+    std::optional<std::string> email;
+    for (const auto& [key, value] : options) {
+        if (key == "author_name") {
+            name = optionOfType<std::string>(key, value);
+        } else if (key == "author_email") {
+            email = optionOfType<std::string>(key, value);
+        } else {
+            throw invalidArgs("unknown option '" + key + "' (known: author_name, author_email)");
+        }
+    }
+    if (name.has_value() != email.has_value()) {
+        throw invalidArgs("author_name and author_email go together");
+    }
+    if (name && (name->empty() || email->empty())) {
+        throw invalidArgs("author_name and author_email must not be empty");
+    }
+    if (!name) {
+        return std::nullopt;
+    }
+    return changes::Signature{*name, *email};
+}
+
+bool parseCheckoutOptions(const Options& options) {
+    bool force = false;
+    for (const auto& [key, value] : options) {
+        if (key == "force") {
+            force = optionOfType<bool>(key, value);
+        } else {
+            throw invalidArgs("unknown option '" + key + "' (known: force)");
+        }
+    }
+    return force;
+}
+
+using ChangeRow = sdbus::Struct<std::string, std::string, std::string, std::string, std::string>;
+
+std::vector<ChangeRow> changeRows(const std::vector<changes::Change>& list) {
+    std::vector<ChangeRow> rows;
+    rows.reserve(list.size());
+    for (const auto& change : list) {
+        rows.emplace_back(std::string(1, changes::statusLetter(change.kind)), change.path,
+                          change.oldPath, change.oldMode, change.newMode);
+    }
+    return rows;
+}
+
 manager::MountSpec parseMountSpec(const Options& spec) {
     manager::MountSpec out;
     bool haveName = false;
@@ -314,6 +382,82 @@ private:
                               [reply](const std::optional<ManagerError>& error, uint64_t count) {
                                   reply.complete(error, count);
                               });
+        });
+    }
+
+    void Changes(sdbus::Result<std::vector<ChangeRow>>&& result, std::vector<std::string> paths,
+                 Options options) override {
+        PendingReply<std::vector<ChangeRow>> reply(std::move(result), hooks_.post);
+        guardAsync(reply.result(), [&] {
+            requireNoOptions(options);
+            requireRelativePaths(paths);
+            manager_.listChanges(name_, std::move(paths),
+                                 [reply](const std::optional<ManagerError>& error,
+                                         const std::vector<changes::Change>& list) {
+                                     reply.complete(error, changeRows(list));
+                                 });
+        });
+    }
+
+    void Diff(sdbus::Result<std::string>&& result, std::vector<std::string> paths) override {
+        PendingReply<std::string> reply(std::move(result), hooks_.post);
+        guardAsync(reply.result(), [&] {
+            requireRelativePaths(paths);
+            manager_.diff(name_, std::move(paths),
+                          [reply](const std::optional<ManagerError>& error,
+                                  const std::string& text) { reply.complete(error, text); });
+        });
+    }
+
+    void Reset(sdbus::Result<uint32_t>&& result, std::vector<std::string> paths) override {
+        PendingReply<uint32_t> reply(std::move(result), hooks_.post);
+        guardAsync(reply.result(), [&] {
+            requireRelativePaths(paths);
+            manager_.reset(name_, std::move(paths),
+                           [reply](const std::optional<ManagerError>& error, uint64_t count) {
+                               reply.complete(error, static_cast<uint32_t>(count));
+                           });
+        });
+    }
+
+    void Commit(sdbus::Result<std::string>&& result, std::string message,
+                Options options) override {
+        PendingReply<std::string> reply(std::move(result), hooks_.post);
+        guardAsync(reply.result(), [&] {
+            changes::CommitRequest request;
+            request.author = parseCommitOptions(options);
+            if (message.find_first_not_of(" \t\r\n") == std::string::npos) {
+                throw invalidArgs("the commit message must not be empty");
+            }
+            request.message = std::move(message);
+            manager_.commit(name_, std::move(request),
+                            [reply](const std::optional<ManagerError>& error,
+                                    const std::string& id) { reply.complete(error, id); });
+        });
+    }
+
+    void Push(sdbus::Result<std::string>&& result, std::string ref) override {
+        PendingReply<std::string> reply(std::move(result), hooks_.post);
+        guardAsync(reply.result(), [&] {
+            manager_.push(name_, std::move(ref),
+                          [reply](const std::optional<ManagerError>& error,
+                                  const changes::PushResult& pushed) {
+                              reply.complete(error, pushed.serverMessage);
+                          });
+        });
+    }
+
+    void Checkout(sdbus::Result<std::string>&& result, std::string revision,
+                  Options options) override {
+        PendingReply<std::string> reply(std::move(result), hooks_.post);
+        guardAsync(reply.result(), [&] {
+            const bool force = parseCheckoutOptions(options);
+            if (revision.empty()) {
+                throw invalidArgs("revision must not be empty");
+            }
+            manager_.checkout(name_, std::move(revision), force,
+                              [reply](const std::optional<ManagerError>& error,
+                                      const std::string& id) { reply.complete(error, id); });
         });
     }
 

@@ -8,6 +8,7 @@
 // sub-path replaced.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -69,8 +70,8 @@ struct CommitRequest {
 };
 
 struct PushResult {
-    std::string remoteRef;   // refs/heads/main
-    store::ObjectId commit;  // what was pushed
+    std::string remoteRef;      // refs/heads/main
+    store::ObjectId commit;     // what was pushed
     std::string serverMessage;  // the server's output, for the user
 };
 
@@ -80,6 +81,9 @@ struct ChangeSetOptions {
     std::optional<Signature> author;     // YAML `author`, when set
     size_t maxDiffBytes = 64ULL << 20U;  // a diff bigger than this fails (Failed) rather than
                                          // filling the daemon's memory; documented bound
+    // Added after the first four (so existing aggregate initializers keep their meaning):
+    std::chrono::milliseconds pushTimeout{std::chrono::minutes(10)};  // one `git push`, at most
+    std::string mountName;  // names the ref keeping commits alive: refs/mega-fuse/<name>
 };
 
 class ChangeSet {
@@ -110,7 +114,9 @@ public:
     store::ObjectId commit(const CommitRequest& request);
 
     // Sends the base commit to the source's remote as remoteRef (empty = refs/heads/<configured
-    // revision>). Rejected → PushRejected with the server's words; nothing local changes.
+    // revision>; a name without "refs/" is a branch). Rejected → PushRejected with the server's
+    // words; nothing local changes. NotFound when no ref is given and the configured revision is
+    // a commit id or HEAD (no branch to push to).
     PushResult push(const std::string& remoteRef);
 
     // Moves the mount to revision keeping local changes. Conflict (paths changed locally whose

@@ -1,5 +1,6 @@
 // FuseMountBackend: open source → resolve revision → Filesystem → FuseMount; prefetch walks the
-// mounted tree and fetches missing blobs in bounded batches.
+// mounted tree and fetches missing blobs in bounded batches. A writable mount adds its overlay
+// (<state_dir>/overlays/<mount name>), a WritableFilesystem and the change set.
 #include "manager/FuseMountBackend.hpp"
 
 #include <spdlog/spdlog.h>
@@ -7,11 +8,14 @@
 #include <algorithm>
 #include <thread>
 
+#include "changes/ChangeSet.hpp"
 #include "config/StoreSettings.hpp"
 #include "fs/Filesystem.hpp"
 #include "fs/FuseMount.hpp"
+#include "fs/WritableFilesystem.hpp"
 #include "manager/ManagerError.hpp"
 #include "manager/Mountpoints.hpp"
+#include "overlay/OverlayStore.hpp"
 #include "store/StoreError.hpp"
 
 namespace megafuse::manager {
@@ -23,28 +27,60 @@ ManagerError fromStoreError(const std::string& name, const store::StoreError& e)
         "mount '" + name + "': " + e.what());
 }
 
-// Members in teardown order: the FUSE session ends first, then the filesystem it serves, then
-// the store reference.
+// What a writable mount adds: its overlay, the filesystem over it, and the change set.
+struct WritableParts {
+    std::unique_ptr<overlay::OverlayStore> overlay;
+    std::unique_ptr<fs::WritableFilesystem> filesystem;
+    changes::ChangeSetOptions changeSetOptions;
+};
+
+// Members in teardown order: the FUSE session ends first, then the change set, the filesystem
+// it serves, the overlay, then the store reference.
 class FuseActiveMount final : public ActiveMount {
 public:
     FuseActiveMount(std::string name, std::shared_ptr<store::ObjectStore> store,
                     store::ObjectId commit, store::ObjectId root, int64_t commitTime,
-                    fs::FsOptions fsOptions, fs::MountOptions mountOptions, size_t batchMax)
+                    fs::FsOptions fsOptions, fs::MountOptions mountOptions, size_t batchMax,
+                    std::optional<WritableParts> writable)
         : name_(std::move(name)),
           store_(std::move(store)),
           commit_(commit),
           root_(root),
-          batchMax_(std::max<size_t>(batchMax, 1)),
-          filesystem_(std::make_unique<fs::Filesystem>(store_, root, commitTime, fsOptions)),
-          mount_(std::make_unique<fs::FuseMount>(*filesystem_, std::move(mountOptions))),
-          connection_(fuseConnectionOf(mount_->mountpoint()).value_or(0)) {}
-
-    ~FuseActiveMount() override {
-        mount_.reset();
-        filesystem_.reset();
+          batchMax_(std::max<size_t>(batchMax, 1)) {
+        if (writable) {
+            overlay_ = std::move(writable->overlay);
+            writableFilesystem_ = std::move(writable->filesystem);
+            mountOptions.readOnly = false;
+            mount_ =
+                std::make_unique<fs::FuseMount>(fs::WritableFilesystem::operations(),
+                                                writableFilesystem_.get(), std::move(mountOptions));
+            writableFilesystem_->attachSession(mount_->session());
+            changeSet_ = std::make_unique<changes::ChangeSet>(
+                store_, *overlay_, *writableFilesystem_, std::move(writable->changeSetOptions));
+        } else {
+            filesystem_ = std::make_unique<fs::Filesystem>(store_, root, commitTime, fsOptions);
+            mount_ = std::make_unique<fs::FuseMount>(*filesystem_, std::move(mountOptions));
+        }
+        connection_ = fuseConnectionOf(mount_->mountpoint()).value_or(0);
     }
 
-    [[nodiscard]] std::string commitId() const override { return commit_.hex(); }
+    ~FuseActiveMount() override {
+        if (writableFilesystem_) {
+            writableFilesystem_->attachSession(nullptr);
+        }
+        mount_.reset();
+        changeSet_.reset();
+        filesystem_.reset();
+        writableFilesystem_.reset();
+        overlay_.reset();
+    }
+
+    [[nodiscard]] std::string commitId() const override {
+        // A writable mount's base moves with commit and checkout: the overlay knows where.
+        return overlay_ ? overlay_->baseCommit().value_or(commit_).hex() : commit_.hex();
+    }
+
+    [[nodiscard]] changes::ChangeSet* changeSet() override { return changeSet_.get(); }
 
     [[nodiscard]] MountStats stats() const override {
         store::StoreStats s = store_->stats();
@@ -143,9 +179,12 @@ private:
     store::ObjectId commit_;
     store::ObjectId root_;
     size_t batchMax_;
+    std::unique_ptr<overlay::OverlayStore> overlay_;
     std::unique_ptr<fs::Filesystem> filesystem_;
+    std::unique_ptr<fs::WritableFilesystem> writableFilesystem_;
+    std::unique_ptr<changes::ChangeSet> changeSet_;
     std::unique_ptr<fs::FuseMount> mount_;
-    unsigned long connection_;
+    unsigned long connection_ = 0;
 };
 
 }  // namespace
@@ -155,19 +194,13 @@ FuseMountBackend::FuseMountBackend(const config::GlobalSettings& global)
 
 std::unique_ptr<ActiveMount> FuseMountBackend::mount(const config::MountConfig& mount,
                                                      const ProgressFn& progress) {
-    if (mount.source.kind == config::SourceConfig::Kind::Mega) {
-        throw ManagerError(
-            ManagerErrc::MountFailed,
-            "mount '" + mount.name + "': Mega REST sources are not supported by this build yet");
-    }
-    if (mount.writable) {
-        spdlog::warn(
-            "mount '{}': writable mounts need the overlay, not built yet; mounting "
-            "read-only",
-            mount.name);
-    }
     try {
-        const store::SourceSpec source = store::SourceSpec::parse(mount.source.location);
+        // A Mega source's token file is read (and its mode checked) when its store opens.
+        const store::SourceSpec source =
+            mount.source.kind == config::SourceConfig::Kind::Mega
+                ? store::SourceSpec::mega(mount.source.location, mount.source.megaPath,
+                                          mount.source.tokenFile)
+                : store::SourceSpec::parse(mount.source.location);
         const bool remote = source.kind == store::SourceSpec::Kind::GitRemote;
         if (remote && progress) {
             progress("clone", 0, 0);
@@ -176,7 +209,37 @@ std::unique_ptr<ActiveMount> FuseMountBackend::mount(const config::MountConfig& 
         if (remote && progress) {
             progress("clone", 1, 1);
         }
-        const store::ObjectId commit = objects->resolveCommit(mount.revision);
+        store::ObjectId commit = objects->resolveCommit(mount.revision);
+        std::optional<WritableParts> writable;
+        if (mount.writable) {
+            writable.emplace();
+            const auto overlayDir = global_.stateDir / "overlays" / mount.name;
+            writable->overlay = overlay::OverlayStore::open(overlayDir);
+            if (auto kept = writable->overlay->baseCommit()) {
+                if (*kept != commit) {
+                    spdlog::info(
+                        "mount '{}': overlay is based on {}, not on {} ({}); keeping "
+                        "its base",
+                        mount.name, kept->hex(), mount.revision, commit.hex());
+                }
+                commit = *kept;
+            } else {
+                writable->overlay->setBaseCommit(commit);
+            }
+            fs::WritableFsOptions writableOptions;
+            const auto timeout = std::chrono::duration<double>(mount.effectiveAttrTimeout(global_));
+            writableOptions.entryTimeout = timeout;
+            writableOptions.attrTimeout = timeout;
+            writable->filesystem = std::make_unique<fs::WritableFilesystem>(
+                objects, *writable->overlay, mount.subPath, writableOptions);
+            writable->changeSetOptions.subPath = mount.subPath;
+            writable->changeSetOptions.revision = mount.revision;
+            writable->changeSetOptions.mountName = mount.name;
+            if (global_.author) {
+                writable->changeSetOptions.author =
+                    changes::Signature{global_.author->name, global_.author->email};
+            }
+        }
         const store::ObjectId root = objects->treeAtPath(commit, mount.subPath);
         const int64_t commitTime = objects->commitTime(commit);
 
@@ -191,10 +254,12 @@ std::unique_ptr<ActiveMount> FuseMountBackend::mount(const config::MountConfig& 
         mountOptions.fsName = "mega-fuse:" + mount.name;
         return std::make_unique<FuseActiveMount>(mount.name, std::move(objects), commit, root,
                                                  commitTime, fsOptions, std::move(mountOptions),
-                                                 global_.fetchBatchMax);
+                                                 global_.fetchBatchMax, std::move(writable));
     } catch (const store::StoreError& e) {
         throw fromStoreError(mount.name, e);
     } catch (const fs::MountError& e) {
+        throw ManagerError(ManagerErrc::MountFailed, "mount '" + mount.name + "': " + e.what());
+    } catch (const overlay::OverlayError& e) {
         throw ManagerError(ManagerErrc::MountFailed, "mount '" + mount.name + "': " + e.what());
     }
 }

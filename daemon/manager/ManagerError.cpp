@@ -21,6 +21,16 @@ const char* toString(ManagerErrc code) {
             return "MountFailed";
         case ManagerErrc::Timeout:
             return "Timeout";
+        case ManagerErrc::NotWritable:
+            return "NotWritable";
+        case ManagerErrc::Conflict:
+            return "Conflict";
+        case ManagerErrc::NothingToCommit:
+            return "NothingToCommit";
+        case ManagerErrc::PushRejected:
+            return "PushRejected";
+        case ManagerErrc::Failed:
+            return "Failed";
     }
     return "Unknown";
 }

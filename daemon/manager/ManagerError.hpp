@@ -17,6 +17,12 @@ enum class ManagerErrc {
     InvalidConfig,   // the configuration file does not load (message: file:line:column lines)
     MountFailed,     // the source, revision or mountpoint did not work out (reason in message)
     Timeout,         // an operation did not finish within its bound
+    // Writable mounts (changes, diff, reset, commit, push, checkout):
+    NotWritable,      // the mount is read-only, or not mounted (its change set lives with it)
+    Conflict,         // checkout would overwrite local changes (the paths are in the message)
+    NothingToCommit,  // commit of a mount with no changes
+    PushRejected,     // the server refused the push (its words are in the message)
+    Failed,           // the operation failed otherwise (git, I/O, no remote to push to...)
 };
 
 const char* toString(ManagerErrc code);

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <utility>
 
+#include "common/Log.hpp"
 #include "config/ConfigError.hpp"
 #include "config/ConfigLoader.hpp"
 #include "manager/Mountpoints.hpp"
@@ -35,6 +36,30 @@ fs::path normalized(const fs::path& path) {
         text.pop_back();
     }
     return text;
+}
+
+// A change set's error → the manager's (and so the D-Bus name), mapped here once.
+ManagerError fromChangeSetError(const std::string& name, const changes::ChangeSetError& e) {
+    ManagerErrc code = ManagerErrc::Failed;
+    switch (e.code()) {
+        case changes::ChangeSetErrc::NothingToCommit:
+            code = ManagerErrc::NothingToCommit;
+            break;
+        case changes::ChangeSetErrc::Conflict:
+            code = ManagerErrc::Conflict;
+            break;
+        case changes::ChangeSetErrc::PushRejected:
+            code = ManagerErrc::PushRejected;
+            break;
+        case changes::ChangeSetErrc::NotFound:
+            code = ManagerErrc::InvalidArgs;  // an unknown revision or path the client gave
+            break;
+        case changes::ChangeSetErrc::Unsupported:
+        case changes::ChangeSetErrc::Failed:
+            code = ManagerErrc::Failed;
+            break;
+    }
+    return ManagerError(code, "mount '" + name + "': " + e.what());
 }
 
 // The fields whose change needs a new FUSE session (all but automount).
@@ -266,6 +291,8 @@ void MountManager::runStrand(const RecordPtr& record) {
             record->pending.pop_front();
         }
         try {
+            // Every line the operation logs carries MOUNT= in the journal.
+            const LogScope scope(record->config.name, "");
             operation();
         } catch (const std::exception& e) {
             spdlog::error("mount '{}': operation failed: {}", record->config.name, e.what());
@@ -293,6 +320,7 @@ ProgressFn MountManager::progressFor(const RecordPtr& record) {
 // ---- the slow parts (worker threads, strand held) ----
 
 std::optional<ManagerError> MountManager::doMount(const RecordPtr& record) {
+    const LogScope scope(record->config.name, "mount");
     config::MountConfig config;
     {
         std::lock_guard lock(mutex_);
@@ -340,6 +368,7 @@ std::optional<ManagerError> MountManager::doMount(const RecordPtr& record) {
 
 std::optional<ManagerError> MountManager::doUnmount(const RecordPtr& record, UnmountOptions options,
                                                     bool fallBackToLazy) {
+    const LogScope scope(record->config.name, "unmount");
     std::shared_ptr<ActiveMount> session;
     fs::path mountpoint;
     std::string name;
@@ -821,6 +850,154 @@ void MountManager::prefetch(const std::string& name, std::vector<std::string> pa
         --prefetchesQueued_;
         throw ManagerError(ManagerErrc::Busy, "too many operations are queued; try again later");
     }
+}
+
+void MountManager::enqueueChangeOperation(const std::string& name, const char* what,
+                                          std::function<void(changes::ChangeSet&)> op,
+                                          std::function<void(const ManagerError&)> fail) {
+    std::lock_guard lock(mutex_);
+    if (stopping_) {
+        throw ManagerError(ManagerErrc::Busy, "the daemon is stopping");
+    }
+    RecordPtr record = requireLocked(name);
+    if (!record->config.writable) {
+        throw ManagerError(ManagerErrc::NotWritable, "mount '" + name +
+                                                         "' is read-only (writable: false); " +
+                                                         what + " needs a writable mount");
+    }
+    if (record->state != MountState::Mounted || !record->session) {
+        throw ManagerError(ManagerErrc::NotWritable,
+                           "mount '" + name + "' is not mounted; " + what + " needs it mounted");
+    }
+    if (record->session->changeSet() == nullptr) {
+        throw ManagerError(ManagerErrc::NotWritable, "mount '" + name +
+                                                         "' is mounted read-only (no overlay); " +
+                                                         what + " needs a writable mount");
+    }
+    if (record->leaving) {
+        throw ManagerError(ManagerErrc::Busy, "mount '" + name + "' is being removed");
+    }
+    std::shared_ptr<ActiveMount> session = record->session;
+    enqueueLocked(record, [this, record, session, name, what, op = std::move(op),
+                           fail = std::move(fail)] {
+        {
+            std::lock_guard inner(mutex_);
+            if (record->session != session) {
+                fail(ManagerError(ManagerErrc::NotWritable,
+                                  "mount '" + name + "' was unmounted before " + what + " ran"));
+                return;
+            }
+        }
+        try {
+            op(*session->changeSet());
+            return;
+        } catch (const changes::ChangeSetError& e) {
+            spdlog::warn("mount '{}': {}: {}", name, what, e.what());
+            fail(fromChangeSetError(name, e));
+        } catch (const ManagerError& e) {
+            fail(e);
+        } catch (const std::exception& e) {
+            spdlog::error("mount '{}': {}: {}", name, what, e.what());
+            fail(ManagerError(ManagerErrc::Failed, "mount '" + name + "': " + e.what()));
+        }
+    });
+}
+
+void MountManager::baseMoved(const RecordPtr& record, const std::shared_ptr<ActiveMount>& session,
+                             const std::string& commitId) {
+    std::lock_guard lock(mutex_);
+    if (record->session != session) {
+        return;
+    }
+    record->commitId = commitId;
+    notifyChangedLocked(*record);
+}
+
+void MountManager::listChanges(const std::string& name, std::vector<std::string> paths,
+                               ResultDone<std::vector<changes::Change>> done) {
+    enqueueChangeOperation(
+        name, "listing changes",
+        [paths = std::move(paths), done](changes::ChangeSet& set) {
+            done(std::nullopt, set.changes(paths));
+        },
+        [done](const ManagerError& error) { done(error, {}); });
+}
+
+void MountManager::diff(const std::string& name, std::vector<std::string> paths,
+                        ResultDone<std::string> done) {
+    enqueueChangeOperation(
+        name, "diff",
+        [paths = std::move(paths), done](changes::ChangeSet& set) {
+            done(std::nullopt, set.diff(paths));
+        },
+        [done](const ManagerError& error) { done(error, {}); });
+}
+
+void MountManager::reset(const std::string& name, std::vector<std::string> paths,
+                         ResultDone<uint64_t> done) {
+    enqueueChangeOperation(
+        name, "reset",
+        [name, paths = std::move(paths), done](changes::ChangeSet& set) {
+            const uint64_t count = set.reset(paths);
+            spdlog::info("mount '{}': reset {} changed paths", name, count);
+            done(std::nullopt, count);
+        },
+        [done](const ManagerError& error) { done(error, 0); });
+}
+
+void MountManager::commit(const std::string& name, changes::CommitRequest request,
+                          ResultDone<std::string> done) {
+    RecordPtr record;
+    std::shared_ptr<ActiveMount> session;
+    {
+        std::lock_guard lock(mutex_);
+        record = requireLocked(name);
+        session = record->session;
+    }
+    enqueueChangeOperation(
+        name, "commit",
+        [this, name, record, session, request = std::move(request), done](changes::ChangeSet& set) {
+            const std::string id = set.commit(request).hex();
+            spdlog::info("mount '{}': committed {}", name, id);
+            baseMoved(record, session, id);
+            done(std::nullopt, id);
+        },
+        [done](const ManagerError& error) { done(error, {}); });
+}
+
+void MountManager::push(const std::string& name, std::string remoteRef,
+                        ResultDone<changes::PushResult> done) {
+    enqueueChangeOperation(
+        name, "push",
+        [name, remoteRef = std::move(remoteRef), done](changes::ChangeSet& set) {
+            changes::PushResult result = set.push(remoteRef);
+            spdlog::info("mount '{}': pushed {} to {}", name, result.commit.hex(),
+                         result.remoteRef);
+            done(std::nullopt, std::move(result));
+        },
+        [done](const ManagerError& error) { done(error, {}); });
+}
+
+void MountManager::checkout(const std::string& name, std::string revision, bool force,
+                            ResultDone<std::string> done) {
+    RecordPtr record;
+    std::shared_ptr<ActiveMount> session;
+    {
+        std::lock_guard lock(mutex_);
+        record = requireLocked(name);
+        session = record->session;
+    }
+    enqueueChangeOperation(
+        name, "checkout",
+        [this, name, record, session, revision = std::move(revision), force,
+         done](changes::ChangeSet& set) {
+            const std::string id = set.checkout(revision, force).hex();
+            spdlog::info("mount '{}': checked out {} ({}){}", name, revision, id,
+                         force ? " (forced)" : "");
+            baseMoved(record, session, id);
+            done(std::nullopt, id);
+        },
+        [done](const ManagerError& error) { done(error, {}); });
 }
 
 std::vector<MountInfo> MountManager::list() const {

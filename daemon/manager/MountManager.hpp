@@ -7,7 +7,8 @@
 // - Callers (the service's main thread: D-Bus handlers, signals) call the public methods. Every
 //   public method returns quickly: it checks what can be known at once under mutex_ (and throws
 //   ManagerError for it), moves the state to mounting/unmounting, and queues the slow part.
-// - Slow parts (clone, mount, unmount, prefetch) run on the WorkerPool (worker_threads threads).
+// - Slow parts (clone, mount, unmount, prefetch, and a writable mount's change-set operations)
+//   run on the WorkerPool (worker_threads threads).
 //   Operations on one mount are serialized by its strand (Record::pending, run one at a time),
 //   so a reload's "unmount, then mount again" and a user's request never interleave; different
 //   mounts proceed in parallel and one failing mount never touches another.
@@ -39,6 +40,7 @@
 #include <string>
 #include <vector>
 
+#include "changes/ChangeSet.hpp"
 #include "config/Config.hpp"
 #include "manager/ManagerError.hpp"
 #include "manager/MountBackend.hpp"
@@ -157,6 +159,26 @@ public:
     // Busy when max_queued_operations are waiting.
     void prefetch(const std::string& name, std::vector<std::string> paths, PrefetchDone done);
 
+    // --- the edits of a writable mount, each on the mount's strand (after whatever operation is
+    // queued before it). Throw at once NotFound, NotWritable (read-only or not mounted), Busy;
+    // the rest reaches done: Conflict, NothingToCommit, PushRejected, InvalidArgs (unknown
+    // revision, bad path), Failed. Paths are relative to the mount root; empty = everything.
+    template <typename T>
+    using ResultDone = std::function<void(const std::optional<ManagerError>& error, T value)>;
+    void listChanges(const std::string& name, std::vector<std::string> paths,
+                     ResultDone<std::vector<changes::Change>> done);
+    void diff(const std::string& name, std::vector<std::string> paths,
+              ResultDone<std::string> done);
+    void reset(const std::string& name, std::vector<std::string> paths, ResultDone<uint64_t> done);
+    // done gets the new commit id; CommitId changes (mountChanged).
+    void commit(const std::string& name, changes::CommitRequest request,
+                ResultDone<std::string> done);
+    // done gets the server's message.
+    void push(const std::string& name, std::string remoteRef, ResultDone<changes::PushResult> done);
+    // done gets the commit now shown; CommitId changes (mountChanged).
+    void checkout(const std::string& name, std::string revision, bool force,
+                  ResultDone<std::string> done);
+
     [[nodiscard]] std::vector<MountInfo> list() const;
     // Throws NotFound.
     [[nodiscard]] MountInfo info(const std::string& name) const;
@@ -204,6 +226,15 @@ private:
                                           bool fallBackToLazy);
     void releaseSession(std::shared_ptr<ActiveMount> session, bool connectionEnded);
     ProgressFn progressFor(const RecordPtr& record);
+
+    // Queues op on the strand of a mounted writable mount; op's ChangeSetError (or any other
+    // exception) reaches fail as a ManagerError. Throws at once as the public methods say.
+    void enqueueChangeOperation(const std::string& name, const char* what,
+                                std::function<void(changes::ChangeSet&)> op,
+                                std::function<void(const ManagerError&)> fail);
+    // After a commit or checkout moved the base: CommitId shows it (only if session still runs).
+    void baseMoved(const RecordPtr& record, const std::shared_ptr<ActiveMount>& session,
+                   const std::string& commitId);
 
     // Desired-state persistence ("was mounted").
     void markWanted(const RecordPtr& record, bool wanted);

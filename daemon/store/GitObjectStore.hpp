@@ -37,6 +37,17 @@ public:
     [[nodiscard]] StoreStats stats() const override;
     [[nodiscard]] std::string describe() const override;
 
+    // Writing (GitObjectWriter.cpp): into the repository libgit2 reads.
+    ObjectId writeBlob(std::string_view bytes) override;
+    ObjectId writeBlobFromFile(const std::filesystem::path& file) override;
+    ObjectId writeTree(const std::vector<TreeEntry>& entries) override;
+    ObjectId writeCommit(const NewCommit& commit) override;
+    void updateRef(const std::string& ref, const ObjectId& commit,
+                   const std::string& logMessage) override;
+    PushOutcome push(const ObjectId& commit, const std::string& remoteRef,
+                     std::chrono::milliseconds timeout) override;
+    std::optional<GitSignature> configuredIdentity() override;
+
     // The repository libgit2 reads: the source itself, or the partial clone.
     [[nodiscard]] const std::filesystem::path& repositoryPath() const { return repoPath_; }
 

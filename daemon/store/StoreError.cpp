@@ -6,7 +6,14 @@
 namespace megafuse::store {
 
 int StoreError::toErrno() const {
-    return code_ == StoreErrc::NotFound ? ENOENT : EIO;
+    switch (code_) {
+        case StoreErrc::NotFound:
+            return ENOENT;
+        case StoreErrc::Unsupported:
+            return ENOTSUP;
+        default:
+            return EIO;
+    }
 }
 
 const char* toString(StoreErrc code) {
@@ -23,6 +30,10 @@ const char* toString(StoreErrc code) {
             return "Corrupt";
         case StoreErrc::Io:
             return "Io";
+        case StoreErrc::Unsupported:
+            return "Unsupported";
+        case StoreErrc::PushRejected:
+            return "PushRejected";
     }
     return "Unknown";
 }
