@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -42,6 +43,28 @@ struct StoreStats {
     uint64_t fetchFailures = 0;
     uint64_t contentCacheHits = 0;    // openBlob served from the content cache
     uint64_t contentCacheMisses = 0;  // openBlob had to materialize the blob
+};
+
+// Who made a commit, and when (seconds since the epoch, the zone as minutes east of UTC).
+struct GitSignature {
+    std::string name;
+    std::string email;
+    int64_t time = 0;
+    int offsetMinutes = 0;
+};
+
+// A commit to write: writable mounts commit the overlay on top of their base revision.
+struct NewCommit {
+    ObjectId tree;
+    std::vector<ObjectId> parents;
+    GitSignature author;
+    GitSignature committer;
+    std::string message;
+};
+
+// What `git push` reported for an accepted push, for the user.
+struct PushOutcome {
+    std::string serverMessage;
 };
 
 class ObjectStore {
@@ -83,6 +106,29 @@ public:
 
     [[nodiscard]] virtual StoreStats stats() const = 0;
 
+    // --- writing (writable mounts). New objects go into the local object database (the
+    // source repository itself, or the partial clone); nothing reaches a server before push().
+    // A store that cannot write throws StoreError(Unsupported), which is what these defaults do.
+
+    // A blob of these bytes / of this file's bytes (streamed, never read whole into memory).
+    virtual ObjectId writeBlob(std::string_view bytes);
+    virtual ObjectId writeBlobFromFile(const std::filesystem::path& file);
+    // A tree of these entries (any order: Git's order is applied here; modes from EntryKind).
+    // Throws Corrupt for a name Git cannot store ("", ".", "..", '/' or NUL inside).
+    virtual ObjectId writeTree(const std::vector<TreeEntry>& entries);
+    virtual ObjectId writeCommit(const NewCommit& commit);
+    // Points ref (refs/mega-fuse/<mount>) at commit, so gc never drops it.
+    virtual void updateRef(const std::string& ref, const ObjectId& commit,
+                           const std::string& logMessage);
+    // `git push <remote> <commit>:<remoteRef>` to the source's server (a local repository: its
+    // 'origin' remote, else Unsupported). A refusal is PushRejected with the server's words;
+    // a transport failure FetchFailed, Timeout after timeout.
+    virtual PushOutcome push(const ObjectId& commit, const std::string& remoteRef,
+                             std::chrono::milliseconds timeout);
+    // user.name and user.email from Git's configuration (the repository's, then the user's
+    // global one); nullopt when either is missing.
+    virtual std::optional<GitSignature> configuredIdentity();
+
     // One line for logs and status: "git://127.0.0.1:9418/repo.git (cache ~/.cache/...)".
     [[nodiscard]] virtual std::string describe() const = 0;
 };
@@ -92,12 +138,21 @@ struct SourceSpec {
     enum class Kind {
         LocalRepository,  // a path to a repository (bare or with a work tree): read in place
         GitRemote,        // file://, git://, http://, https:// — cached as a bare partial clone
+        Mega,             // a Mega monorepo server's REST API (MegaObjectStore), one path of it
     };
     Kind kind = Kind::LocalRepository;
-    std::string location;  // absolute path for LocalRepository, the URL for GitRemote
+    std::string location;        // absolute path for LocalRepository, the URL for GitRemote, the
+                                 // server's base URL (no trailing '/') for Mega
+    std::string megaPath = "/";  // Mega: the repository's path in the monorepo, "/a/b"
+    std::filesystem::path tokenFile{};  // Mega: bearer token file (0600), empty = anonymous
 
     // Throws StoreError(BadSource) with a reason for anything else (ssh:// is not supported yet).
+    // "mega+http://host:port/a/b" (or mega+https) is a Mega source: base URL + path /a/b.
     static SourceSpec parse(const std::string& text);
+    // A Mega source; throws StoreError(BadSource) unless baseUrl is http(s):// and path is
+    // absolute without "." or ".." parts. Normalizes both (no trailing '/').
+    static SourceSpec mega(const std::string& baseUrl, const std::string& path,
+                           const std::filesystem::path& tokenFile = {});
 };
 
 // StoreRegistry: one per process. Owns the caches every source shares (the content cache is

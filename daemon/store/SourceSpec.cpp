@@ -1,5 +1,5 @@
-// SourceSpec: decides from what a user typed whether a source is a local repository or a Git
-// server URL; the one place that rejects unsupported schemes with a reason.
+// SourceSpec: decides from what a user typed whether a source is a local repository, a Git
+// server URL or a Mega server; the one place that rejects unsupported schemes with a reason.
 #include <array>
 #include <filesystem>
 #include <system_error>
@@ -26,9 +26,64 @@ bool isGitRepository(const std::filesystem::path& dir) {
 
 }  // namespace
 
+SourceSpec SourceSpec::mega(const std::string& baseUrl, const std::string& path,
+                            const std::filesystem::path& tokenFile) {
+    const std::string shown = redactCredentials(baseUrl);
+    const bool https = startsWith(baseUrl, "https://");
+    if (!https && !startsWith(baseUrl, "http://")) {
+        throw StoreError(StoreErrc::BadSource,
+                         "Mega source '" + shown + "': the base URL must be http:// or https://");
+    }
+    std::string base = baseUrl;
+    while (base.size() > (https ? 8U : 7U) && base.back() == '/') {
+        base.pop_back();
+    }
+    if (base.size() == (https ? 8U : 7U)) {
+        throw StoreError(StoreErrc::BadSource, "Mega source '" + shown + "' has no host");
+    }
+    if (path.empty() || path.front() != '/') {
+        throw StoreError(StoreErrc::BadSource,
+                         "Mega source '" + shown + "': path '" + path + "' must be absolute");
+    }
+    std::string normalized;
+    size_t pos = 1;
+    while (pos <= path.size()) {
+        size_t slash = path.find('/', pos);
+        if (slash == std::string::npos) {
+            slash = path.size();
+        }
+        const std::string part = path.substr(pos, slash - pos);
+        if (part == "." || part == "..") {
+            throw StoreError(StoreErrc::BadSource, "Mega source '" + shown + "': path '" + path +
+                                                       "' must not contain . or ..");
+        }
+        if (!part.empty()) {
+            normalized += "/" + part;
+        }
+        pos = slash + 1;
+    }
+    SourceSpec spec{Kind::Mega, base};
+    spec.megaPath = normalized.empty() ? "/" : normalized;
+    spec.tokenFile = tokenFile;
+    return spec;
+}
+
 SourceSpec SourceSpec::parse(const std::string& text) {
     if (text.empty()) {
         throw StoreError(StoreErrc::BadSource, "empty source");
+    }
+    for (std::string_view scheme :
+         {std::string_view("mega+http://"), std::string_view("mega+https://")}) {
+        if (startsWith(text, scheme)) {
+            // mega+http://host:port/a/b: the base URL is scheme + authority, the rest the path.
+            const std::string url = text.substr(5);
+            const size_t authority = url.find("://") + 3;
+            const size_t slash = url.find('/', authority);
+            if (slash == std::string::npos) {
+                return mega(url, "/");
+            }
+            return mega(url.substr(0, slash), url.substr(slash));
+        }
     }
     static constexpr std::array<std::string_view, 4> kRemoteSchemes = {"file://", "git://",
                                                                        "http://", "https://"};

@@ -5,6 +5,7 @@
 #include "common/Paths.hpp"
 #include "store/ContentCache.hpp"
 #include "store/GitObjectStore.hpp"
+#include "store/MegaObjectStore.hpp"
 #include "store/ObjectStore.hpp"
 #include "store/TreeCache.hpp"
 
@@ -44,8 +45,12 @@ const StoreOptions& StoreRegistry::options() const {
 }
 
 std::shared_ptr<ObjectStore> StoreRegistry::open(const SourceSpec& source) {
-    const std::string key =
+    std::string key =
         (source.kind == SourceSpec::Kind::LocalRepository ? "local:" : "remote:") + source.location;
+    if (source.kind == SourceSpec::Kind::Mega) {
+        // One store per base URL + path (+ token: another token may see other content).
+        key = "mega:" + source.location + "\n" + source.megaPath + "\n" + source.tokenFile.string();
+    }
     std::shared_ptr<Impl::Slot> slot;
     {
         std::lock_guard lock(impl_->mutex);
@@ -59,8 +64,14 @@ std::shared_ptr<ObjectStore> StoreRegistry::open(const SourceSpec& source) {
     if (auto store = slot->store.lock()) {
         return store;
     }
-    auto store =
-        std::make_shared<GitObjectStore>(source, impl_->options, impl_->contentCache, impl_->trees);
+    std::shared_ptr<ObjectStore> store;
+    if (source.kind == SourceSpec::Kind::Mega) {
+        store = std::make_shared<MegaObjectStore>(source, impl_->options, impl_->contentCache,
+                                                  impl_->trees);
+    } else {
+        store = std::make_shared<GitObjectStore>(source, impl_->options, impl_->contentCache,
+                                                 impl_->trees);
+    }
     slot->store = store;
     return store;
 }
