@@ -124,6 +124,7 @@ DaemonClient::DaemonClient(CallTimeouts timeouts) : timeouts_(timeouts) {
                            "login session or set DBUS_SESSION_BUS_ADDRESS");
     }
     connection_->setMethodCallTimeout(timeouts_.quick);
+    activateIfAbsent();
     manager_ = std::make_unique<ManagerProxy>(*connection_);
 }
 
@@ -244,6 +245,115 @@ uint64_t DaemonClient::prefetch(const std::string& objectPath,
     waitForReply(pending.replied);
     pending.throwIfFailed();
     return fetched;
+}
+
+namespace {
+
+constexpr const char* kDbusName = "org.freedesktop.DBus";
+constexpr const char* kSystemdName = "org.freedesktop.systemd1";
+constexpr const char* kUnitName = "mega-fuse.service";
+
+// What the user manager says about mega-fuse.service; empty fields when there is no systemd
+// on this bus (a session bus that activates by Exec=) or the unit is unknown.
+struct UnitState {
+    std::string activeState;
+    std::vector<uint8_t> invocationId;
+};
+
+UnitState unitState(sdbus::IConnection& connection) {
+    UnitState state;
+    try {
+        auto manager = sdbus::createProxy(connection, kSystemdName, "/org/freedesktop/systemd1");
+        sdbus::ObjectPath unitPath;
+        manager->callMethod("GetUnit")
+            .onInterface("org.freedesktop.systemd1.Manager")
+            .withArguments(std::string(kUnitName))
+            .storeResultsTo(unitPath);
+        auto unit = sdbus::createProxy(connection, kSystemdName, unitPath);
+        constexpr const char* kUnitInterface = "org.freedesktop.systemd1.Unit";
+        state.activeState =
+            unit->getProperty("ActiveState").onInterface(kUnitInterface).get<std::string>();
+        state.invocationId = unit->getProperty("InvocationID")
+                                 .onInterface(kUnitInterface)
+                                 .get<std::vector<uint8_t>>();
+    } catch (const sdbus::Error&) {
+        // Not loaded yet, or no systemd: nothing to say.
+    }
+    return state;
+}
+
+std::string activationFailed(const std::string& why) {
+    return "mega-fused could not be started by D-Bus activation (" + why +
+           "): see `systemctl --user status mega-fuse` and `journalctl --user -u mega-fuse`";
+}
+
+}  // namespace
+
+// dbus-daemon alone would wait for the name for its service_start_timeout (2 minutes): systemd
+// 252 does not tell it when the unit's start job fails. So while StartServiceByName is pending,
+// megactl watches the unit and gives up as soon as a new run of it has failed (or it has been
+// down for a while: a start limit creates no new run).
+void DaemonClient::activateIfAbsent() {
+    using Clock = std::chrono::steady_clock;
+    auto bus = sdbus::createProxy(*connection_, kDbusName, "/org/freedesktop/DBus");
+    bool owned = false;
+    bus->callMethod("NameHasOwner")
+        .onInterface(kDbusName)
+        .withArguments(std::string(kBusName))
+        .storeResultsTo(owned);
+    if (owned) {
+        return;
+    }
+    const UnitState before = unitState(*connection_);
+    PendingReply pending;
+    bus->callMethodAsync("StartServiceByName")
+        .onInterface(kDbusName)
+        .withTimeout(timeouts_.quick)
+        .withArguments(std::string(kBusName), uint32_t{0})
+        .uponReplyInvoke(
+            [&](const sdbus::Error* error, uint32_t /*result*/) { pending.complete(error); });
+    constexpr std::chrono::milliseconds kTick{200};
+    constexpr std::chrono::seconds kDownGrace{3};
+    const auto started = Clock::now();
+    while (!pending.replied) {
+        dispatchFor(kTick);
+        if (pending.replied) {
+            break;
+        }
+        const UnitState now = unitState(*connection_);
+        const bool down = now.activeState == "failed" || now.activeState == "inactive";
+        if (down &&
+            (now.invocationId != before.invocationId || Clock::now() - started > kDownGrace)) {
+            throw CtlError(ExitCode::DaemonUnreachable,
+                           activationFailed("mega-fuse.service is " + now.activeState));
+        }
+    }
+    if (pending.error) {
+        const std::string& name = pending.error->getName();
+        if (name == "org.freedesktop.DBus.Error.ServiceUnknown") {
+            // No activation file: not installed as a service.
+            throw CtlError(ExitCode::DaemonUnreachable, kDaemonNotRunning);
+        }
+        throw CtlError(ExitCode::DaemonUnreachable, activationFailed(pending.error->getMessage()));
+    }
+}
+
+void DaemonClient::dispatchFor(std::chrono::milliseconds bound) {
+    if (connection_->processPendingRequest()) {
+        return;
+    }
+    const auto pollData = connection_->getEventLoopPollData();
+    struct pollfd descriptor {
+        pollData.fd, pollData.events, 0
+    };
+    int timeout = static_cast<int>(bound.count());
+    if (const int busTimeout = pollData.getPollTimeout(); busTimeout >= 0) {
+        timeout = std::min(timeout, busTimeout);
+    }
+    if (::poll(&descriptor, 1, timeout) < 0 && errno != EINTR) {
+        throw std::system_error(errno, std::generic_category(), "poll on the session bus");
+    }
+    connection_->processPendingRequest();
 }
 
 void DaemonClient::waitForReply(const bool& replied) {

@@ -11,11 +11,11 @@ PACKAGES=(
   # run
   fuse3
   # test: GoogleTest, real servers (git daemon, smart HTTP under lighttpd), real D-Bus, systemd
-  libgtest-dev libgmock-dev lighttpd dbus dbus-bin systemd util-linux procps psmisc
+  libgtest-dev libgmock-dev lighttpd dbus dbus-bin dbus-user-session systemd util-linux procps psmisc
   # benchmark peers
   fuse-overlayfs squashfuse squashfs-tools
   # tooling: formatting, static analysis, sanitizer/fuzzer runtimes, packaging checks
-  clang clang-format clang-tidy cppcheck libclang-rt-14-dev rpm lintian
+  clang clang-format clang-tidy cppcheck libclang-rt-14-dev rpm lintian rpmlint
 )
 
 missing=()

@@ -1,6 +1,6 @@
 // Service: one main loop on one thread — signalfd (SIGTERM/SIGINT stop, SIGHUP reload), the
 // sd-bus connection, and a task queue the manager's workers post D-Bus replies and signals to —
-// plus the systemd protocol (READY=1, STATUS=, RELOADING=1, STOPPING=1).
+// plus the systemd protocol (READY=1, STATUS=, RELOADING=1, STOPPING=1, WATCHDOG=1).
 #include "core/Service.hpp"
 
 #include <poll.h>
@@ -48,6 +48,17 @@ constexpr std::chrono::seconds kStopBound{20};
 // How often the loop looks for sessions that ended outside the daemon and refreshes STATUS.
 constexpr std::chrono::milliseconds kHousekeeping{2000};
 constexpr const char* kBuiltinName = "<built-in default>";
+
+// WatchdogSec= of the unit, as the interval at which the loop pings (half of it, as
+// sd_watchdog_enabled(3) advises); nullopt when systemd watches nothing.
+std::optional<std::chrono::microseconds> watchdogInterval() {
+    uint64_t usec = 0;
+    // unset_environment=0: setenv is not thread-safe, and WATCHDOG_PID keeps children out.
+    if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0) {
+        return std::nullopt;
+    }
+    return std::chrono::microseconds(usec / 2);
+}
 
 // Tasks for the main thread, from any thread. The eventfd wakes the loop's poll.
 class TaskQueue {
@@ -169,6 +180,7 @@ private:
     bool ready_ = false;
     bool stopRequested_ = false;
     std::string lastStatus_;
+    std::optional<std::chrono::microseconds> watchdog_;
 };
 
 config::Config Service::loadConfig() const {
@@ -190,7 +202,10 @@ void Service::applyLogLevel(const config::Config& config) const {
 }
 
 void Service::reload() {
-    notifySystemd("RELOADING=1");
+    const LogScope scope("", "reload");
+    notifySystemd("RELOADING=1\nSTATUS=reloading " +
+                  (demo_ ? std::string(kBuiltinName) : configPath_.string()));
+    lastStatus_.clear();  // READY=1 below is followed by the full status line again
     struct ReadyAgain {
         Service& self;
         ~ReadyAgain() {
@@ -246,8 +261,16 @@ void Service::processBus() {
 }
 
 void Service::loop() {
-    auto nextHousekeeping = std::chrono::steady_clock::now() + kHousekeeping;
+    using Clock = std::chrono::steady_clock;
+    auto nextHousekeeping = Clock::now() + kHousekeeping;
+    // Pinged from here, not from a thread of its own: a loop stuck in a handler stops the pings
+    // and systemd restarts the daemon (Restart=on-failure), which is the point of WatchdogSec=.
+    auto nextWatchdog = Clock::now();
     while (!stopRequested_) {
+        if (watchdog_ && Clock::now() >= nextWatchdog) {
+            notifySystemd("WATCHDOG=1");
+            nextWatchdog = Clock::now() + *watchdog_;
+        }
         processBus();
         tasks_.runPending();
         processBus();
@@ -255,6 +278,10 @@ void Service::loop() {
         auto now = std::chrono::steady_clock::now();
         auto timeout =
             std::chrono::duration_cast<std::chrono::milliseconds>(nextHousekeeping - now);
+        if (watchdog_) {
+            timeout =
+                std::min(timeout, std::chrono::ceil<std::chrono::milliseconds>(nextWatchdog - now));
+        }
         pollfd busFd{-1, 0, 0};  // poll skips a negative fd: no bus in the demo fallback
         if (connection_) {
             const auto pollData = connection_->getEventLoopPollData();
@@ -296,6 +323,7 @@ void Service::loop() {
 
 int Service::run() {
     demo_ = !options_.demo.empty();
+    watchdog_ = watchdogInterval();
     configPath_ = options_.configFile.value_or(config::defaultConfigPath());
 
     config::Config initial;
@@ -357,6 +385,9 @@ int Service::run() {
         return kExitFailure;
     }
     manager_->start(initial, [this] { tasks_.post([this] { markReady(); }); });
+    // start() posted the objects of the configured mounts; export them before the first bus
+    // message is read: a D-Bus activated daemon has the activating call (megactl list) queued.
+    tasks_.runPending();
 
     int status = kExitOk;
     try {
@@ -366,7 +397,9 @@ int Service::run() {
         status = kExitFailure;
     }
 
-    notifySystemd("STOPPING=1");
+    const LogScope stopScope("", "stop");
+    notifySystemd("STOPPING=1\nSTATUS=stopping: unmounting " +
+                  std::to_string(manager_->list().size()) + " mounts");
     const bool idle = manager_->shutdown(kStopBound);
     // Events of the shutdown reach clients while the connection is still up.
     tasks_.runPending();
