@@ -136,6 +136,11 @@ std::optional<std::string> mountpointProblem(const fs::path& path) {
     if (isMountPoint(path)) {
         return "mountpoint '" + path.string() + "' is already a mount point";
     }
+    // fusermount3's rule for an ordinary user, said before it is asked.
+    if (!isRoot() && ::access(path.c_str(), W_OK) != 0) {
+        return "mountpoint '" + path.string() +
+               "' is not writable by this user (fusermount3 mounts only where the user may write)";
+    }
     return std::nullopt;
 }
 

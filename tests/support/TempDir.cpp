@@ -10,6 +10,23 @@
 #include "support/Mounts.hpp"
 
 namespace megafuse::test {
+namespace {
+
+void grantOwnerWriteBelow(const std::filesystem::path& root) {
+    namespace fs = std::filesystem;
+    std::error_code ec;
+    fs::permissions(root, fs::perms::owner_all, fs::perm_options::add, ec);
+    for (auto it = fs::recursive_directory_iterator(
+             root, fs::directory_options::skip_permission_denied, ec);
+         !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+        std::error_code entryError;  // one entry failing must not end the walk
+        if (it->is_directory(entryError) && !it->is_symlink(entryError)) {
+            fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, entryError);
+        }
+    }
+}
+
+}  // namespace
 
 TempDir::TempDir(std::string_view prefix) {
     const char* tmp = std::getenv("TMPDIR");  // NOLINT(concurrency-mt-unsafe): read-only use
@@ -37,6 +54,13 @@ TempDir::~TempDir() {
     }
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
+    if (ec) {
+        // As an ordinary user, a folder a test made read-only (0500) cannot be emptied: give
+        // folders back their owner's write and search bits, then try again (root never needs it).
+        grantOwnerWriteBelow(path_);
+        ec.clear();
+        std::filesystem::remove_all(path_, ec);
+    }
     if (ec) {
         std::cerr << "TempDir: cannot remove " << path_ << ": " << ec.message() << '\n';
     }
