@@ -48,18 +48,21 @@ def path_encode(name):
     return "".join(out)
 
 
-def find_binary(name, explicit):
-    if explicit:
-        return os.path.join(explicit, name)
+def find_binaries(explicit):
+    """mega-fused and megactl from ONE folder: a daemon and a client of different builds would
+    measure neither (a newer megactl falls back to the generic listing of an older daemon)."""
     here = os.path.dirname(os.path.abspath(__file__))
-    for build in ("build-bench", "build"):
-        candidate = os.path.join(here, "..", build, "bin", name)
-        if os.access(candidate, os.X_OK):
-            return os.path.abspath(candidate)
-    found = shutil.which(name)
-    if not found:
-        sys.exit(f"service-bench: {name} not found (build it, or pass --binary-dir)")
-    return found
+    folders = [explicit] if explicit else [os.path.join(here, "..", b, "bin")
+                                           for b in ("build-bench", "build")]
+    for folder in folders:
+        fused, ctl = (os.path.join(folder, n) for n in ("mega-fused", "megactl"))
+        if os.access(fused, os.X_OK) and os.access(ctl, os.X_OK):
+            return os.path.abspath(fused), os.path.abspath(ctl)
+    fused, ctl = shutil.which("mega-fused"), shutil.which("megactl")
+    if not (fused and ctl and os.path.dirname(fused) == os.path.dirname(ctl)):
+        sys.exit("service-bench: no folder with both mega-fused and megactl "
+                 "(build them, or pass --binary-dir)")
+    return fused, ctl
 
 
 def fuse_mounts_under(root):
@@ -230,8 +233,8 @@ def main():
     ap.add_argument("--mount-runs", type=int, default=50, help="Mount/Unmount cycles")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = ap.parse_args()
-    args.fused = find_binary("mega-fused", args.binary_dir)
-    args.megactl = find_binary("megactl", args.binary_dir)
+    args.fused, args.megactl = find_binaries(args.binary_dir)
+    log(f"binaries: {args.fused}, {args.megactl}")
     if os.geteuid() != 0:
         sys.exit("service-bench: run as root (FUSE mounts of the daemon)")
 

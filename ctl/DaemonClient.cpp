@@ -139,6 +139,36 @@ std::string DaemonClient::configPath() {
 }
 
 std::vector<MountInfo> DaemonClient::listMounts() {
+    // One typed reply; a daemon older than ListMounts answers UnknownMethod (a package upgrade
+    // with the old daemon still running): then the generic ObjectManager listing.
+    try {
+        std::vector<MountInfo> mounts;
+        for (const auto& row : manager_->ListMounts()) {
+            MountInfo info;
+            info.objectPath = row.get<0>();
+            info.name = row.get<1>();
+            info.source = row.get<2>();
+            info.revision = row.get<3>();
+            info.commitId = row.get<4>();
+            info.subPath = row.get<5>();
+            info.mountPoint = row.get<6>();
+            info.writable = row.get<7>();
+            info.automount = row.get<8>();
+            info.configured = row.get<9>();
+            info.state = row.get<10>();
+            info.lastError = row.get<11>();
+            info.objectsFetched = row.get<12>();
+            info.bytesFetched = row.get<13>();
+            info.cacheHits = row.get<14>();
+            info.cacheMisses = row.get<15>();
+            mounts.push_back(std::move(info));
+        }
+        return mounts;
+    } catch (const sdbus::Error& e) {
+        if (e.getName() != "org.freedesktop.DBus.Error.UnknownMethod") {
+            throw;
+        }
+    }
     const ManagedObjects objects = manager_->GetManagedObjects();
     std::vector<MountInfo> mounts;
     for (const auto& [path, interfaces] : objects) {

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <exception>
 #include <optional>
 #include <utility>
@@ -19,6 +20,10 @@ namespace {
 using manager::ManagerErrc;
 using manager::ManagerError;
 using Options = std::map<std::string, sdbus::Variant>;
+// One row of Manager.ListMounts: (ossssssbbbsstttta{sv}), in the XML's field order.
+using MountRow = sdbus::Struct<sdbus::ObjectPath, std::string, std::string, std::string,
+                               std::string, std::string, std::string, bool, bool, bool, std::string,
+                               std::string, uint64_t, uint64_t, uint64_t, uint64_t, Options>;
 
 sdbus::Error asDbusError(std::exception_ptr error) {
     try {
@@ -285,6 +290,25 @@ private:
                 throw invalidArgs("name_or_path must not be empty");
             }
             return sdbus::ObjectPath(mountObjectPath(manager_.resolve(nameOrPath)));
+        });
+    }
+
+    std::vector<MountRow> ListMounts() override {
+        return guardSync([&] {
+            auto mounts = manager_.list();
+            std::sort(mounts.begin(), mounts.end(),
+                      [](const auto& a, const auto& b) { return a.config.name < b.config.name; });
+            std::vector<MountRow> rows;
+            rows.reserve(mounts.size());
+            for (const auto& m : mounts) {
+                rows.emplace_back(sdbus::ObjectPath(mountObjectPath(m.config.name)), m.config.name,
+                                  m.config.source.describe(), m.config.revision, m.commitId,
+                                  m.config.subPath, m.config.mountpoint.string(), m.config.writable,
+                                  m.config.automount, m.configured, manager::toString(m.state),
+                                  m.lastError, m.stats.objectsFetched, m.stats.bytesFetched,
+                                  m.stats.cacheHits, m.stats.cacheMisses, Options{});
+            }
+            return rows;
         });
     }
 

@@ -290,6 +290,17 @@ TEST_F(ServiceTest, BusctlAndGdbusSpeakTheContract) {
     EXPECT_NE(objects.out.find("\"alpha\""), std::string::npos) << objects.out;
     EXPECT_NE(objects.out.find("\"beta\""), std::string::npos) << objects.out;
 
+    // ListMounts: the same values in one typed reply (what megactl list reads), sorted by name.
+    auto rows = busctl(address(), {"call", "com.gitmega.MegaFuse1", "/com/gitmega/MegaFuse1",
+                                   "com.gitmega.MegaFuse1.Manager", "ListMounts"});
+    ASSERT_TRUE(rows.ok()) << rows.describe();
+    EXPECT_EQ(
+        rows.out.rfind("a(ossssssbbbsstttta{sv}) 2 \"" + mountPath("alpha") + "\" \"alpha\"", 0),
+        0U)
+        << rows.out;
+    EXPECT_LT(rows.out.find("\"mounted\""), rows.out.find("\"beta\"")) << rows.out;
+    EXPECT_GT(rows.out.find("\"unmounted\""), rows.out.find("\"beta\"")) << rows.out;
+
     auto state = [&] {
         auto r = busctl(address(), {"get-property", "com.gitmega.MegaFuse1", beta,
                                     "com.gitmega.MegaFuse1.Mount", "State"});
