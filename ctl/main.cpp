@@ -58,6 +58,14 @@ CallTimeouts timeoutsFrom(const Arguments& arguments) {
     return timeouts;
 }
 
+// A subcommand acting on one mount: its first argument, required, names the mount.
+CLI::App* addMountCommand(CLI::App& app, const std::string& name, const std::string& description,
+                          std::string& target) {
+    CLI::App* command = app.add_subcommand(name, description);
+    command->add_option("name", target, "Mount name or path")->required();
+    return command;
+}
+
 }  // namespace
 }  // namespace megafuse::ctl
 
@@ -105,46 +113,46 @@ int main(int argc, char** argv) {
 
     auto* reload = app.add_subcommand("reload", "Re-read the configuration file and apply it");
 
-    auto* prefetch = app.add_subcommand("prefetch", "Fetch file contents ahead of reads");
-    prefetch->add_option("name", args.target, "Mount name or path")->required();
+    auto* prefetch =
+        addMountCommand(app, "prefetch", "Fetch file contents ahead of reads", args.target);
     prefetch->add_option("paths", args.prefetchPaths,
                          "Folders or files relative to the mount root (default: everything)");
 
-    auto* stats = app.add_subcommand("stats", "Show a mount's fetch and cache counters");
-    stats->add_option("name", args.target, "Mount name or path")->required();
+    auto* stats =
+        addMountCommand(app, "stats", "Show a mount's fetch and cache counters", args.target);
 
-    auto* changes = app.add_subcommand(
-        "changes", "List a writable mount's changes like `git status --short`: A M D R T");
-    changes->add_option("name", args.change.target, "Mount name or path")->required();
+    auto* changes = addMountCommand(
+        app, "changes", "List a writable mount's changes like `git status --short`: A M D R T",
+        args.change.target);
     changes->add_option("paths", args.change.paths,
                         "Only under these paths (relative to the mount root)");
 
-    auto* diff = app.add_subcommand(
-        "diff", "Print a writable mount's changes as a unified diff (pipe it to `git apply`)");
-    diff->add_option("name", args.change.target, "Mount name or path")->required();
+    auto* diff = addMountCommand(
+        app, "diff", "Print a writable mount's changes as a unified diff (pipe it to `git apply`)",
+        args.change.target);
     diff->add_option("paths", args.change.paths,
                      "Only under these paths (relative to the mount root)");
 
-    auto* reset = app.add_subcommand("reset", "Discard changes: PATH… or --all");
-    reset->add_option("name", args.change.target, "Mount name or path")->required();
+    auto* reset =
+        addMountCommand(app, "reset", "Discard changes: PATH… or --all", args.change.target);
     reset->add_option("paths", args.change.paths, "Paths relative to the mount root");
     reset->add_flag("--all", args.change.all, "Discard every change of the mount");
 
-    auto* commit = app.add_subcommand(
-        "commit", "Commit a writable mount's changes on top of its commit (local, see push)");
-    commit->add_option("name", args.change.target, "Mount name or path")->required();
+    auto* commit = addMountCommand(
+        app, "commit", "Commit a writable mount's changes on top of its commit (local, see push)",
+        args.change.target);
     commit->add_option("-m,--message", args.change.message, "The commit message")->required();
     commit->add_option("--author", args.change.author,
                        "\"Name <email>\" (default: the mount's author, then git config)");
 
-    auto* push = app.add_subcommand(
-        "push", "Push the mount's commit to its source (default: the configured branch)");
-    push->add_option("name", args.change.target, "Mount name or path")->required();
+    auto* push = addMountCommand(
+        app, "push", "Push the mount's commit to its source (default: the configured branch)",
+        args.change.target);
     push->add_option("ref", args.change.ref, "Branch or ref on the server (refs/heads/NAME)");
 
-    auto* checkout = app.add_subcommand(
-        "checkout", "Move a writable mount to another revision, keeping its changes");
-    checkout->add_option("name", args.change.target, "Mount name or path")->required();
+    auto* checkout = addMountCommand(
+        app, "checkout", "Move a writable mount to another revision, keeping its changes",
+        args.change.target);
     checkout->add_option("revision", args.change.revision, "Branch, tag or commit")->required();
     checkout->add_flag("--force", args.change.force,
                        "Drop local changes on paths the new revision changes");

@@ -30,6 +30,8 @@
 #include <utility>
 #include <vector>
 
+#include "fs/FuseReply.hpp"
+
 namespace megafuse::fs {
 
 using store::EntryKind;
@@ -126,14 +128,7 @@ template <typename Fn>
 void Filesystem::guarded(fuse_req_t req, const char* operation, fuse_ino_t ino, const char* name,
                          Fn&& handler) noexcept {
     // Handlers reply as their last step, so an exception here means no reply was sent yet.
-    auto where = [&] {
-        std::string path = "/" + describe(ino);
-        if (name != nullptr) {
-            path += path.size() > 1 ? "/" : "";
-            path += name;
-        }
-        return path;
-    };
+    auto where = [&] { return requestPath(describe(ino), name); };
     try {
         std::forward<Fn>(handler)();
     } catch (const StoreError& e) {
@@ -378,13 +373,7 @@ void Filesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
 
 void Filesystem::read(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi) {
     const OpenFile& file = HandleTable<OpenFile>::get(fi->fh);
-    // libfuse splices from the fd to /dev/fuse (FUSE_CAP_SPLICE_WRITE): the bytes never enter
-    // this process. Short files give short replies; a failed read replies its errno itself.
-    fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    buf.buf[0].fd = file.fd.get();
-    buf.buf[0].pos = off;
-    fuse_reply_data(req, &buf, static_cast<fuse_buf_copy_flags>(0));
+    replyReadFromFd(req, file.fd.get(), size, off);
 }
 
 void Filesystem::release(fuse_req_t req, fuse_file_info* fi) {

@@ -176,20 +176,7 @@ bool InodeTable::claimSecondMissPrefetch(fuse_ino_t dir, std::chrono::steady_clo
 
 std::string InodeTable::pathOf(fuse_ino_t ino) const {
     std::lock_guard lock(mutex_);
-    std::string path;
-    // Bounded by the depth of the tree: parents always exist while a child does.
-    while (ino != FUSE_ROOT_ID) {
-        auto it = inodes_.find(ino);
-        if (it == inodes_.end()) {
-            return path.insert(0, "?/");
-        }
-        if (!path.empty()) {
-            path.insert(0, "/");
-        }
-        path.insert(0, it->second.name);
-        ino = it->second.parent;
-    }
-    return path;
+    return mountRelativePath(inodes_, ino);
 }
 
 size_t InodeTable::size() const {

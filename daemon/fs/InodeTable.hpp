@@ -14,6 +14,7 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "fs/InodeNames.hpp"
 #include "store/ObjectId.hpp"
 #include "store/Tree.hpp"
 
@@ -115,7 +116,7 @@ private:
     };
     struct ChildKeyHash {
         size_t operator()(const ChildKey& key) const noexcept {
-            return std::hash<std::string_view>{}(key.name) ^ (key.parent * 0x9e3779b97f4a7c15ULL);
+            return hashChildKey(key.parent, key.name);
         }
     };
 

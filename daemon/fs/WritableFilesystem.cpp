@@ -28,6 +28,7 @@
 #include <exception>
 #include <utility>
 
+#include "fs/FuseReply.hpp"
 #include "store/StoreError.hpp"
 
 namespace megafuse::fs {
@@ -224,14 +225,7 @@ void WritableFilesystem::attachSession(fuse_session* session) {
 template <typename Fn>
 void WritableFilesystem::guarded(fuse_req_t req, const char* operation, fuse_ino_t ino,
                                  const char* name, Fn&& handler) noexcept {
-    auto where = [&] {
-        std::string path = "/" + describe(ino);
-        if (name != nullptr) {
-            path += path.size() > 1 ? "/" : "";
-            path += name;
-        }
-        return path;
-    };
+    auto where = [&] { return requestPath(describe(ino), name); };
     try {
         std::forward<Fn>(handler)();
     } catch (const FsErrno& e) {
@@ -1031,11 +1025,7 @@ void WritableFilesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi
 
 void WritableFilesystem::read(fuse_req_t req, size_t size, off_t off, fuse_file_info* fi) {
     const OpenFile& file = HandleTable<OpenFile>::get(fi->fh);
-    fuse_bufvec buf = FUSE_BUFVEC_INIT(size);
-    buf.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);
-    buf.buf[0].fd = file.fd.get();
-    buf.buf[0].pos = off;
-    fuse_reply_data(req, &buf, static_cast<fuse_buf_copy_flags>(0));
+    replyReadFromFd(req, file.fd.get(), size, off);
 }
 
 void WritableFilesystem::writeBuf(fuse_req_t req, fuse_bufvec* in, off_t off, fuse_file_info* fi) {

@@ -247,19 +247,7 @@ std::vector<std::pair<fuse_ino_t, std::string>> WritableInodeTable::liveNames() 
 
 std::string WritableInodeTable::pathOf(fuse_ino_t ino) const {
     std::lock_guard lock(mutex_);
-    std::string path;
-    while (ino != FUSE_ROOT_ID) {
-        auto it = inodes_.find(ino);
-        if (it == inodes_.end()) {
-            return path.insert(0, "?/");
-        }
-        if (!path.empty()) {
-            path.insert(0, "/");
-        }
-        path.insert(0, it->second.name);
-        ino = it->second.parent;
-    }
-    return path;
+    return mountRelativePath(inodes_, ino);
 }
 
 size_t WritableInodeTable::size() const {

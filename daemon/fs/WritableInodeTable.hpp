@@ -15,6 +15,7 @@
 #include <utility>
 #include <vector>
 
+#include "fs/InodeNames.hpp"
 #include "overlay/OverlayStore.hpp"
 #include "store/ObjectId.hpp"
 #include "store/Tree.hpp"
@@ -108,7 +109,7 @@ private:
     };
     struct ChildKeyHash {
         size_t operator()(const std::pair<fuse_ino_t, std::string>& key) const noexcept {
-            return std::hash<std::string>{}(key.second) ^ (key.first * 0x9e3779b97f4a7c15ULL);
+            return hashChildKey(key.first, key.second);
         }
     };
     using ChildKey = std::pair<fuse_ino_t, std::string>;

@@ -1,9 +1,6 @@
 // GitDaemon: git daemon runs in the foreground as our child, so its pid is ours to kill and wait.
 #include "support/GitDaemon.hpp"
 
-#include <thread>
-
-#include "support/HarnessError.hpp"
 #include "support/Network.hpp"
 
 namespace megafuse::test {
@@ -49,27 +46,11 @@ void GitDaemon::start() {
     // Served repositories are configured by publishBare; no user config may change them.
     options.extraEnvironment = {{"GIT_CONFIG_NOSYSTEM", "1"}, {"GIT_CONFIG_GLOBAL", "/dev/null"}};
     options.logFile = logFile_;
-    process_ = std::make_unique<ChildProcess>(options);
-    ChildProcess& child = *process_;
-    if (!waitUntilAccepting(port_, std::chrono::seconds(15),
-                            [&child] { return child.running(); })) {
-        process_.reset();
-        throw HarnessError("git daemon did not come up on 127.0.0.1:" + std::to_string(port_) +
-                           "; its log:\n" + tailOfFile(logFile_.string()));
-    }
+    process_ = startLoopbackServer(options, port_, "git daemon", {logFile_});
 }
 
 void GitDaemon::stop() {
-    if (!process_) {
-        return;
-    }
-    process_->stop(std::chrono::seconds(5));
-    process_.reset();
-    // The listening socket dies with the process; wait so a test's next step sees the outage.
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (isAccepting(port_) && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    stopLoopbackServer(process_, port_);
 }
 
 }  // namespace megafuse::test

@@ -6,7 +6,6 @@
 #include <sys/stat.h>
 
 #include <fstream>
-#include <thread>
 
 #include "support/HarnessError.hpp"
 #include "support/Network.hpp"
@@ -88,27 +87,11 @@ void HttpGitServer::start() {
     ChildOptions options;
     options.argv = {"lighttpd", "-D", "-f", (workDir_ / "lighttpd.conf").string()};
     options.logFile = workDir_ / "lighttpd.log";
-    process_ = std::make_unique<ChildProcess>(options);
-    ChildProcess& child = *process_;
-    if (!waitUntilAccepting(port_, std::chrono::seconds(15),
-                            [&child] { return child.running(); })) {
-        process_.reset();
-        throw HarnessError("lighttpd did not come up on 127.0.0.1:" + std::to_string(port_) +
-                           "; its logs:\n" + tailOfFile((workDir_ / "lighttpd.log").string()) +
-                           tailOfFile(errorLog_.string()));
-    }
+    process_ = startLoopbackServer(options, port_, "lighttpd", {options.logFile, errorLog_});
 }
 
 void HttpGitServer::stop() {
-    if (!process_) {
-        return;
-    }
-    process_->stop(std::chrono::seconds(5));
-    process_.reset();
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (isAccepting(port_) && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    stopLoopbackServer(process_, port_);
 }
 
 }  // namespace megafuse::test

@@ -10,7 +10,6 @@
 
 #include <cerrno>
 #include <system_error>
-#include <thread>
 
 #include "common/UniqueFd.hpp"
 #include "support/HarnessError.hpp"
@@ -78,26 +77,11 @@ void MegaStandIn::start() {
     options.argv = {"python3", scriptPath().string(), "--repo", repository_.string(), "--ref", ref_,
                     "--port",  std::to_string(port_)};
     options.logFile = workDir_ / "mega-standin.log";
-    process_ = std::make_unique<ChildProcess>(options);
-    ChildProcess& child = *process_;
-    if (!waitUntilAccepting(port_, std::chrono::seconds(15),
-                            [&child] { return child.running(); })) {
-        process_.reset();
-        throw HarnessError("mega-standin did not come up on 127.0.0.1:" + std::to_string(port_) +
-                           "; its log:\n" + tailOfFile(options.logFile.string()));
-    }
+    process_ = startLoopbackServer(options, port_, "mega-standin", {options.logFile});
 }
 
 void MegaStandIn::stop() {
-    if (!process_) {
-        return;
-    }
-    process_->stop(std::chrono::seconds(5));
-    process_.reset();
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
-    while (isAccepting(port_) && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
+    stopLoopbackServer(process_, port_);
 }
 
 std::string MegaStandIn::request(const std::string& method, const std::string& target,

@@ -65,6 +65,36 @@ bool waitUntilAccepting(uint16_t port, std::chrono::milliseconds timeout,
     return false;
 }
 
+std::unique_ptr<ChildProcess> startLoopbackServer(const ChildOptions& options, uint16_t port,
+                                                  const std::string& name,
+                                                  const std::vector<std::filesystem::path>& logs) {
+    auto process = std::make_unique<ChildProcess>(options);
+    ChildProcess& child = *process;
+    if (!waitUntilAccepting(port, std::chrono::seconds(15), [&child] { return child.running(); })) {
+        process.reset();
+        std::string message = name + " did not come up on 127.0.0.1:" + std::to_string(port) +
+                              (logs.size() == 1 ? "; its log:\n" : "; its logs:\n");
+        for (const auto& log : logs) {
+            message += tailOfFile(log.string());
+        }
+        throw HarnessError(message);
+    }
+    return process;
+}
+
+void stopLoopbackServer(std::unique_ptr<ChildProcess>& process, uint16_t port) {
+    if (!process) {
+        return;
+    }
+    process->stop(std::chrono::seconds(5));
+    process.reset();
+    // The listening socket dies with the process; wait so a test's next step sees the outage.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    while (isAccepting(port) && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+}
+
 SilentListener::SilentListener(uint16_t port)
     : socket_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
     if (!socket_) {
