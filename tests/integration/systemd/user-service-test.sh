@@ -125,7 +125,12 @@ log "reload added beta; StatusText '$(prop StatusText)'"
 cp "$XDG_CONFIG_HOME/mega-fuse/config.yaml" "$T/good.yaml"
 echo "mounts: [ {name: 'bad name'} ]" >"$XDG_CONFIG_HOME/mega-fuse/config.yaml"
 sc reload mega-fuse.service
-prop_is StatusText "2 mounts, 2 mounted" && prop_is MainPID "$pid" && prop_is ActiveState active ||
+# `systemctl reload` returns once SIGHUP is sent, not when the daemon is READY again: wait for the
+# refusal in the log and for the status line to come back before judging.
+wait_for 20 grep -q "invalid configuration, keeping the running one" "$T/daemon.log" ||
+  fail "the invalid file on reload was not reported in the log"
+wait_for 20 prop_is StatusText "2 mounts, 2 mounted" && prop_is MainPID "$pid" &&
+  prop_is ActiveState active ||
   fail "an invalid file on reload changed the service: $(prop ActiveState) '$(prop StatusText)'"
 cp "$T/good.yaml" "$XDG_CONFIG_HOME/mega-fuse/config.yaml"
 log "reload of an invalid file: refused, still active with both mounts"
