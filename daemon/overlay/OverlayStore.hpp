@@ -74,8 +74,8 @@ struct NodeAttributes {
 // One name in a materialized directory: either a base object or an overlay node.
 struct DirEntry {
     std::string name;
-    NodeId node = 0;            // != 0: an overlay node (its type and mode live with the node)
-    store::ObjectId baseId;     // node == 0: an untouched blob or tree of the base...
+    NodeId node = 0;         // != 0: an overlay node (its type and mode live with the node)
+    store::ObjectId baseId;  // node == 0: an untouched blob or tree of the base...
     store::EntryKind baseKind = store::EntryKind::Regular;  // ...with its Git mode
 
     [[nodiscard]] bool isBase() const { return node == 0; }
@@ -94,9 +94,9 @@ enum RenameFlags : unsigned {
 };
 
 struct OverlayStats {
-    uint64_t nodes = 0;               // overlay nodes (files, directories, symlinks, fifos)
+    uint64_t nodes = 0;  // overlay nodes (files, directories, symlinks, fifos)
     uint64_t materializedDirectories = 0;
-    uint64_t contentBytes = 0;        // bytes in files/ (sum of content file sizes)
+    uint64_t contentBytes = 0;  // bytes in files/ (sum of content file sizes)
 };
 
 class OverlayStore {
