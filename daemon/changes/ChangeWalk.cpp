@@ -3,6 +3,7 @@
 #include "changes/ChangeWalk.hpp"
 
 #include <git2.h>
+#include <spdlog/fmt/fmt.h>
 
 #include <algorithm>
 #include <map>
@@ -42,19 +43,7 @@ std::map<std::string, TreeEntry> byName(const std::vector<TreeEntry>& entries) {
 }  // namespace
 
 std::string gitModeString(EntryKind kind) {
-    switch (kind) {
-        case EntryKind::Regular:
-            return "100644";
-        case EntryKind::Executable:
-            return "100755";
-        case EntryKind::Symlink:
-            return "120000";
-        case EntryKind::Directory:
-            return "040000";
-        case EntryKind::Gitlink:
-            return "160000";
-    }
-    return "100644";
+    return fmt::format("{:06o}", store::gitModeOf(kind));  // "040000", as git diff prints it
 }
 
 std::string joinPath(const std::string& prefix, const std::string& name) {

@@ -1,6 +1,7 @@
 // GitObjectWriter: the write side of GitObjectStore — blobs, trees, commits and refs written with
 // libgit2 into the repository it reads, and push through the git program (the only way to speak
 // receive-pack over every transport, with the server's own messages).
+#include <spdlog/fmt/fmt.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -18,22 +19,6 @@ using GitReferencePtr =
 using GitRemotePtr = std::unique_ptr<git_remote, GitDeleter<git_remote, git_remote_free>>;
 using GitSignaturePtr =
     std::unique_ptr<git_signature, GitDeleter<git_signature, git_signature_free>>;
-
-const char* gitModeText(EntryKind kind) {
-    switch (kind) {
-        case EntryKind::Regular:
-            return "100644";
-        case EntryKind::Executable:
-            return "100755";
-        case EntryKind::Symlink:
-            return "120000";
-        case EntryKind::Directory:
-            return "40000";  // a tree object writes it without the leading 0, as Git does
-        case EntryKind::Gitlink:
-            return "160000";
-    }
-    return "100644";
-}
 
 bool validEntryName(const std::string& name) {
     return !name.empty() && name != "." && name != ".." && name.find('/') == std::string::npos &&
@@ -102,7 +87,7 @@ ObjectId GitObjectStore::writeTree(const std::vector<TreeEntry>& entries) {
             throw StoreError(StoreErrc::Corrupt,
                              "cannot write a tree with two entries named '" + entry.name + "'");
         }
-        bytes += gitModeText(entry.kind);
+        bytes += fmt::format("{:o}", gitModeOf(entry.kind));  // "40000": tree objects drop the 0
         bytes += ' ';
         bytes += entry.name;
         bytes += '\0';

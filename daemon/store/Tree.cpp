@@ -25,6 +25,22 @@ const TreeEntry* Tree::find(std::string_view name) const {
     return &*it;
 }
 
+uint32_t gitModeOf(EntryKind kind) {
+    switch (kind) {
+        case EntryKind::Regular:
+            return 0100644;
+        case EntryKind::Executable:
+            return 0100755;
+        case EntryKind::Symlink:
+            return 0120000;
+        case EntryKind::Directory:
+            return 0040000;
+        case EntryKind::Gitlink:
+            return 0160000;
+    }
+    return 0100644;
+}
+
 bool entryKindFromGitMode(uint32_t mode, EntryKind& kind) {
     switch (mode) {
         case 0100644:

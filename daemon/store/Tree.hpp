@@ -51,5 +51,7 @@ private:
 
 // EntryKind from a Git file mode (0100644 …); nullopt-like false for modes Git never writes.
 bool entryKindFromGitMode(uint32_t mode, EntryKind& kind);
+// The Git file mode Git writes for kind (0100644, 0100755, 0120000, 040000, 0160000).
+uint32_t gitModeOf(EntryKind kind);
 
 }  // namespace megafuse::store
