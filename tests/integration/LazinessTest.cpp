@@ -27,6 +27,19 @@ std::string describeIds(const std::set<std::string>& ids) {
     return ids.empty() ? " (none)" : text;
 }
 
+std::set<std::string> without(const std::set<std::string>& all, const std::set<std::string>& out) {
+    std::set<std::string> rest;
+    std::set_difference(all.begin(), all.end(), out.begin(), out.end(),
+                        std::inserter(rest, rest.end()));
+    return rest;
+}
+
+std::set<std::string> common(const std::set<std::string>& a, const std::set<std::string>& b) {
+    std::set<std::string> both;
+    std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::inserter(both, both.end()));
+    return both;
+}
+
 class LazinessTest : public MountFixture, public ::testing::WithParamInterface<SourceKind> {};
 
 TEST_P(LazinessTest, ReadingOneFileFetchesExactlyItsBlob) {
@@ -76,22 +89,14 @@ TEST_P(LazinessTest, ListingADirectoryFetchesItsBlobsWithTheRightSizes) {
 
     const auto direct = blobsOfTree(repo_.dir, "main:" + dir, false);
     const auto local = localObjects(clone, "blob");
-    std::set<std::string> missing;
-    std::set_difference(direct.begin(), direct.end(), local.begin(), local.end(),
-                        std::inserter(missing, missing.end()));
+    std::set<std::string> missing = without(direct, local);
     // Its size is known without a fetch; a daemon may rightly never ask for it.
     missing.erase(kEmptyBlob);
     EXPECT_TRUE(missing.empty()) << "sizes were shown but these blobs of " << dir
                                  << " are not local:" << describeIds(missing);
 
     // Blobs that only exist elsewhere in the tree must not have been fetched.
-    std::set<std::string> elsewhere;
-    const auto all = blobsOfTree(repo_.dir, "main", true);
-    std::set_difference(all.begin(), all.end(), direct.begin(), direct.end(),
-                        std::inserter(elsewhere, elsewhere.end()));
-    std::set<std::string> overFetched;
-    std::set_intersection(elsewhere.begin(), elsewhere.end(), local.begin(), local.end(),
-                          std::inserter(overFetched, overFetched.end()));
+    const auto overFetched = common(without(blobsOfTree(repo_.dir, "main", true), direct), local);
     EXPECT_TRUE(overFetched.empty())
         << "ls -l " << dir << " fetched blobs from outside it:" << describeIds(overFetched);
 }
@@ -120,20 +125,12 @@ TEST_P(LazinessTest, ReadingTwoFilesOfADirectoryFetchesTheRestOfItInOneBatch) {
 
     const auto direct = blobsOfTree(repo_.dir, "main:" + dir, false);
     const auto local = localObjects(clone, "blob");
-    std::set<std::string> missing;
-    std::set_difference(direct.begin(), direct.end(), local.begin(), local.end(),
-                        std::inserter(missing, missing.end()));
+    std::set<std::string> missing = without(direct, local);
     missing.erase(kEmptyBlob);
     EXPECT_TRUE(missing.empty()) << "the second read in " << dir
                                  << " did not bring the directory's other blobs:"
                                  << describeIds(missing);
-    const auto all = blobsOfTree(repo_.dir, "main", true);
-    std::set<std::string> elsewhere;
-    std::set_difference(all.begin(), all.end(), direct.begin(), direct.end(),
-                        std::inserter(elsewhere, elsewhere.end()));
-    std::set<std::string> overFetched;
-    std::set_intersection(elsewhere.begin(), elsewhere.end(), local.begin(), local.end(),
-                          std::inserter(overFetched, overFetched.end()));
+    const auto overFetched = common(without(blobsOfTree(repo_.dir, "main", true), direct), local);
     EXPECT_TRUE(overFetched.empty())
         << "reads in " << dir << " fetched blobs from outside it:" << describeIds(overFetched);
 }
