@@ -1,4 +1,10 @@
 // UnmountWatcher: posix_spawn of the watching shell; see the header for why it exists.
+//
+// Measured here (libfuse/fusermount3 3.14.0, squashfuse -f -o auto_unmount, then kill -9 of the
+// FUSE server, in tests/unprivileged/run-as-user.sh's namespace): as root the mount is gone; as
+// an ordinary user it is gone only with allow_other too; without it (the default) it stays,
+// statfs failing with ENOTCONN, and fusermount3's watcher is gone. So one mechanism for every
+// user: this one. Under systemd the unit's ExecStopPost covers watchers killed with the cgroup.
 #include "fs/UnmountWatcher.hpp"
 
 #include <fcntl.h>

@@ -16,6 +16,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "common/Subprocess.hpp"
 #include "support/ChildProcess.hpp"
@@ -34,6 +35,32 @@ using namespace std::chrono_literals;
 bool fuseConfAllowsOther() {
     const char* conf = std::getenv("MEGAFUSE_TEST_FUSE_CONF");  // NOLINT(concurrency-mt-unsafe)
     return conf != nullptr && std::string(conf) == "allow_other";
+}
+
+// The other user of run-as-user.sh --second-user, and the set-ID setpriv that becomes it.
+struct SecondUser {
+    std::string name;
+    std::string setpriv;
+};
+
+std::optional<SecondUser> secondUser() {
+    const char* name = std::getenv("MEGAFUSE_TEST_SECOND_USER");  // NOLINT(concurrency-mt-unsafe)
+    const char* setpriv =
+        std::getenv("MEGAFUSE_TEST_AS_SECOND_USER");  // NOLINT(concurrency-mt-unsafe)
+    if (name == nullptr || setpriv == nullptr) {
+        return std::nullopt;
+    }
+    return SecondUser{name, setpriv};
+}
+
+// command run with every uid and gid the second user's.
+SubprocessResult runAs(const SecondUser& user, const std::vector<std::string>& command) {
+    std::vector<std::string> argv{user.setpriv, "--reuid=" + user.name, "--regid=" + user.name,
+                                  "--keep-groups", "--"};
+    argv.insert(argv.end(), command.begin(), command.end());
+    SubprocessOptions options;
+    options.timeout = 30s;
+    return runSubprocess(argv, options);
 }
 
 bool isStale(const fs::path& path) {
@@ -69,6 +96,13 @@ protected:
         repo.writeFile("sub/tool.sh", "#!/bin/sh\n", true);
         repo.commit("first");
         source_ = repo.dir().string();
+    }
+
+    // The second user may walk down to the mount points (not list the folder); whatever it is
+    // refused below is the mount's doing, not the path's.
+    void letOthersThrough() const {
+        fs::permissions(dir_.path(),
+                        fs::perms::owner_all | fs::perms::group_exec | fs::perms::others_exec);
     }
 
     [[nodiscard]] MountRequest request(const std::string& name = "mnt") const {
@@ -136,6 +170,10 @@ TEST_F(UnprivilegedTest, AllowOtherFollowsFuseConf) {
         EXPECT_FALSE(isFuseMount(r.mountPoint));
         return;
     }
+    // Writable, for a file of mode 0600 the second user must be refused.
+    r.writable = true;
+    r.overlayDir = dir_ / "overlay";
+    letOthersThrough();
     auto daemon = mount(r);
     const auto entry = findMount(r.mountPoint);
     ASSERT_TRUE(entry.has_value());
@@ -146,6 +184,39 @@ TEST_F(UnprivilegedTest, AllowOtherFollowsFuseConf) {
     const std::string options = table.substr(line, table.find('\n', line) - line);
     EXPECT_NE(options.find("allow_other"), std::string::npos) << options;
     EXPECT_NE(options.find("default_permissions"), std::string::npos) << options;
+
+    // Another user is let in (allow_other) and held to the files' modes (default_permissions).
+    const auto other = secondUser();
+    ASSERT_TRUE(other.has_value()) << "run this through run-as-user.sh --second-user";
+    const fs::path secret = r.mountPoint / "secret.txt";
+    std::ofstream(secret) << "mine\n";
+    fs::permissions(secret, fs::perms::owner_read | fs::perms::owner_write);
+    const auto shared = runAs(*other, {"cat", "--", (r.mountPoint / "hello.txt").string()});
+    EXPECT_TRUE(shared.ok()) << shared.describe();
+    EXPECT_EQ(shared.out, "hello\n");
+    const auto refused = runAs(*other, {"cat", "--", secret.string()});
+    EXPECT_NE(refused.exitCode, 0) << refused.out;
+    EXPECT_NE(refused.err.find("Permission denied"), std::string::npos) << refused.describe();
+    std::ifstream own(secret);
+    std::string text;
+    EXPECT_TRUE(std::getline(own, text) && text == "mine") << "the owner reads its 0600 file";
+    EXPECT_EQ(daemon->stop().status, 0);
+}
+
+TEST_F(UnprivilegedTest, SecondUserIsRefusedWithoutAllowOther) {
+    const auto other = secondUser();
+    ASSERT_TRUE(other.has_value()) << "run this through run-as-user.sh --second-user";
+    letOthersThrough();
+    MountRequest r = request();
+    const auto before = runAs(*other, {"stat", "--", r.mountPoint.string()});
+    ASSERT_TRUE(before.ok()) << "the second user cannot reach the folder: " << before.describe();
+    auto daemon = mount(r);
+    for (const fs::path& path : {r.mountPoint, r.mountPoint / "hello.txt"}) {
+        const auto refused = runAs(*other, {"stat", "--", path.string()});
+        EXPECT_NE(refused.exitCode, 0) << path << ": " << refused.out;
+        EXPECT_NE(refused.err.find("Permission denied"), std::string::npos)
+            << path << ": " << refused.describe();
+    }
     EXPECT_EQ(daemon->stop().status, 0);
 }
 

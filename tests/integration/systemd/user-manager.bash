@@ -7,8 +7,27 @@
 #   usermgr_start LOG   starts the manager, waits for it and for the bus socket
 #   usermgr_stop        stops it (systemctl exit, then SIGKILL by PID), kills what is left in its
 #                       cgroups, unmounts FUSE mounts under DIR, removes the cgroups; idempotent
+#
+# As an ordinary user (tests/unprivileged/run-as-user.sh --systemd), measured with systemd 252 on
+# this hybrid cgroup layout:
+# - the manager's cgroup in the unified (v2) hierarchy must be the user's: at start it creates
+#   <its cgroup>/init.scope there, and without write access it exits 1 at once (mkdir EACCES; the
+#   message goes to /dev/console, which the user cannot open, so nothing is printed). The
+#   name=systemd (v1) one alone is not enough, and it is not needed. run-as-user.sh chowns a
+#   cgroup per hierarchy (MEGAFUSE_TEST_CGROUP) and runs the test in its `shell` child; the user
+#   may then create `usermgr` beside it and move a process there (v2 lets the owner of the common
+#   parent's cgroup.procs move processes between its children).
+# - XDG_RUNTIME_DIR must be set ("Trying to run as user instance, but $XDG_RUNTIME_DIR is not
+#   set" otherwise); any 0700 folder of the user does: no /run/user/UID, no logind.
+# - /run/systemd/system must exist (sd_booted()); run-as-user.sh mounts that tmpfs as root.
+# - DBUS_SESSION_BUS_ADDRESS is not needed by the manager (dbus.socket listens on
+#   $XDG_RUNTIME_DIR/bus); it is set for the clients (megactl, sd-bus's default is the same path).
 
-USERMGR_CG=test-megafuse-usermgr-$$
+if [ -n "${MEGAFUSE_TEST_CGROUP:-}" ]; then
+  USERMGR_CG=$MEGAFUSE_TEST_CGROUP/usermgr  # delegated to us by run-as-user.sh --systemd
+else
+  USERMGR_CG=test-megafuse-usermgr-$$
+fi
 USERMGR_PID=""
 USERMGR_DIR=""
 
@@ -42,8 +61,13 @@ fuse_mounts() {
 }
 
 usermgr_start() {
-  mountpoint -q /run/systemd || mount -t tmpfs tmpfs /run/systemd
-  mkdir -p /run/systemd/system
+  if [ "$(id -u)" = 0 ]; then
+    mountpoint -q /run/systemd || mount -t tmpfs tmpfs /run/systemd
+    mkdir -p /run/systemd/system
+  elif [ ! -d /run/systemd/system ] || [ -z "${MEGAFUSE_TEST_CGROUP:-}" ]; then
+    echo "usermgr_start: as a user, run through tests/unprivileged/run-as-user.sh --systemd" >&2
+    return 1
+  fi
   for h in systemd unified; do mkdir -p "/sys/fs/cgroup/$h/$USERMGR_CG"; done
   (
     for h in systemd unified; do echo "$BASHPID" >"/sys/fs/cgroup/$h/$USERMGR_CG/cgroup.procs"; done
