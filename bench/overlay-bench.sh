@@ -3,11 +3,18 @@
 # over a checkout of the same base, measured in one run. Not a test: never run in CI.
 #
 #   sudo bench/overlay-bench.sh [--binary PATH] [--dir DIR] [--write-mib N] [--files N]
+#                               [--changes N] [--corpus DIR] [--runs N]
 #
 # Measures: sequential write of N MiB (default 1024) with a final fsync; untar of N small files
 # (default 10,000); rename of a folder holding N base files. Prints a markdown table of seconds
-# and ratios (mega-fuse / native, mega-fuse / fuse-overlayfs). Needs root, git, fuse3,
-# fuse-overlayfs, tar. Leaves no mount or process behind, whatever the outcome.
+# and ratios (mega-fuse / native, mega-fuse / fuse-overlayfs).
+# --changes N (default 0: skipped) adds the change-set measure on the linux-source corpus
+# (bench/prepare-corpus.sh makes it): N files spread over the tree get one more line, in a native
+# checkout and in a writable service mount; then `git status --porcelain` against
+# `megactl changes`, both warm, median of --runs (default 5). Needs dbus-daemon and megactl beside
+# the binary too; the checkout takes ~1.5 GB under DIR.
+# Needs root, git, fuse3, fuse-overlayfs, tar. Leaves no mount or process behind, whatever the
+# outcome.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -15,27 +22,43 @@ binary="${MEGAFUSED_BIN:-$here/../build/bin/mega-fused}"
 dir="${MEGAFUSE_BENCH_DIR:-/var/tmp/mega-fuse-overlay-bench}"
 write_mib=1024
 files=10000
+changes=0
+corpus="${MEGAFUSE_BENCH_CORPUS:-/var/tmp/mega-fuse-bench}/corpus/linux.git"
+runs=5
 while (($#)); do
   case "$1" in
     --binary) binary="$2"; shift 2 ;;
     --dir) dir="$2"; shift 2 ;;
     --write-mib) write_mib="$2"; shift 2 ;;
     --files) files="$2"; shift 2 ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --changes) changes="$2"; shift 2 ;;
+    --corpus) corpus="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) echo "overlay-bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
 [[ -x "$binary" ]] || { echo "overlay-bench: no mega-fused at $binary (--binary)" >&2; exit 2; }
 command -v fuse-overlayfs >/dev/null || { echo "overlay-bench: fuse-overlayfs missing" >&2; exit 2; }
+megactl="$(dirname "$binary")/megactl"
+if ((changes > 0)); then
+  [[ -x "$megactl" ]] || { echo "overlay-bench: no megactl beside $binary" >&2; exit 2; }
+  [[ -d "$corpus" ]] || { echo "overlay-bench: no corpus at $corpus (bench/prepare-corpus.sh)" >&2; exit 2; }
+fi
 
 daemon_pid=""
+service_pid=""
+bus_pid=""
 cleanup() {
-  for mp in "$dir/mega" "$dir/fov"; do
+  for mp in "$dir/mega" "$dir/fov" "$dir/linux-mega"; do
     if grep -q " $mp fuse" /proc/mounts 2>/dev/null; then
       fusermount3 -uz "$mp" 2>/dev/null || umount -l "$mp" 2>/dev/null || true
     fi
   done
-  if [[ -n "$daemon_pid" ]]; then kill "$daemon_pid" 2>/dev/null || true; wait "$daemon_pid" 2>/dev/null || true; fi
+  for pid in "$daemon_pid" "$service_pid"; do
+    if [[ -n "$pid" ]]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+  done
+  if [[ -n "$bus_pid" ]]; then kill "$bus_pid" 2>/dev/null || true; fi
 }
 trap cleanup EXIT
 
@@ -71,3 +94,53 @@ for measure in write_big untar rename_dir; do
   printf '| %s | %.3f | %.3f | %.3f | %.2f | %.2f |\n' "$measure" "$n" "$m" "$f" \
     "$(echo "$m / $n" | bc -l)" "$(echo "$m / $f" | bc -l)"
 done
+
+if fusermount3 -u "$dir/mega"; then wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""; fi
+fusermount3 -u "$dir/fov" || true
+((changes > 0)) || exit 0
+
+# --- changes: `megactl changes` (the overlay alone, O(changes)) against `git status` (stats the
+# whole checkout), after the same edits, on the linux-source corpus.
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
+timed_runs() { local i; for ((i = 0; i < runs; i++)); do seconds "$@"; done | median; }
+
+echo "checking out the linux-source corpus (bench-base) for the changes measure..." >&2
+git clone -q --shared --no-checkout "$corpus" "$dir/linux-native"
+git -C "$dir/linux-native" checkout -q bench-base
+home="$dir/service"
+mkdir -p "$home"/{config,cache,state,data} "$dir/linux-mega"
+bus_pid=$(dbus-daemon --session --address="unix:path=$home/bus" --fork --print-pid --nopidfile | head -n1)
+export DBUS_SESSION_BUS_ADDRESS="unix:path=$home/bus" XDG_CONFIG_HOME="$home/config" \
+  XDG_CACHE_HOME="$home/cache" XDG_STATE_HOME="$home/state" XDG_DATA_HOME="$home/data"
+cat > "$home/config.yaml" <<YAML
+log_level: warn
+mounts:
+  - name: linux
+    source: $corpus
+    revision: bench-base
+    mountpoint: $dir/linux-mega
+    writable: true
+YAML
+"$binary" --config "$home/config.yaml" > "$home/daemon.log" 2>&1 &
+service_pid=$!
+for _ in $(seq 600); do grep -q " $dir/linux-mega fuse" /proc/mounts && break; sleep 0.2; done
+grep -q " $dir/linux-mega fuse" /proc/mounts || { echo "overlay-bench: the service did not mount (log: $home/daemon.log)" >&2; exit 1; }
+
+# N regular files spread evenly over the tree (every k-th in path order).
+git -C "$dir/linux-native" ls-files -s | awk '$1 ~ /^1006|^1007/ { print $4 }' > "$dir/all-files"
+step=$(( $(wc -l < "$dir/all-files") / changes ))
+awk -v step="$step" -v n="$changes" 'NR % step == 0 && c < n { print; c++ }' "$dir/all-files" > "$dir/changed-files"
+edit() { while IFS= read -r path; do printf '/* overlay-bench */\n' >> "$1/$path"; done < "$dir/changed-files"; }
+edit "$dir/linux-native"
+edit "$dir/linux-mega"
+
+git_status() { git -C "$dir/linux-native" status --porcelain; }
+mega_changes() { "$megactl" changes linux; }
+native_count=$(git_status | wc -l)
+mega_count=$(mega_changes | wc -l)
+echo "changed paths: git status $native_count, megactl changes $mega_count" >&2
+n=$(timed_runs git_status)
+m=$(timed_runs mega_changes)
+printf '\n| measure | git status s | megactl changes s | changes/status |\n|---|---|---|---|\n'
+printf '| changes, %d files changed (median of %d, warm) | %.3f | %.3f | %.2f |\n' \
+  "$changes" "$runs" "$n" "$m" "$(echo "$m / $n" | bc -l)"

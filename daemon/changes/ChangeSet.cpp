@@ -9,9 +9,9 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
-#include <cstring>
 #include <ctime>
 #include <set>
+#include <system_error>
 
 #include "changes/ChangeWalk.hpp"
 #include "changes/Checkout.hpp"
@@ -163,8 +163,8 @@ bool looksLikeCommitId(const std::string& revision) {
 std::string readContent(const std::filesystem::path& path, size_t maxBytes) {
     UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
     if (!fd) {
-        throw ChangeSetError(ChangeSetErrc::Failed,
-                             "open " + path.string() + ": " + std::strerror(errno));
+        throw ChangeSetError(ChangeSetErrc::Failed, "open " + path.string() + ": " +
+                                                        std::generic_category().message(errno));
     }
     std::string out;
     char buffer[65536];
@@ -174,8 +174,8 @@ std::string readContent(const std::filesystem::path& path, size_t maxBytes) {
             continue;
         }
         if (n < 0) {
-            throw ChangeSetError(ChangeSetErrc::Failed,
-                                 "read " + path.string() + ": " + std::strerror(errno));
+            throw ChangeSetError(ChangeSetErrc::Failed, "read " + path.string() + ": " +
+                                                            std::generic_category().message(errno));
         }
         if (n == 0) {
             return out;
@@ -280,7 +280,8 @@ void ChangeSet::Impl::restore(const std::string& path, const store::ObjectId& ba
             // A base tree moved here: materialize it to change one entry inside.
             const auto entries = store->readTree(now->baseId)->entries();
             const overlay::NodeId node = overlay.createNode(directoryAttributes(dir), entries);
-            overlay.put(dir, DirEntry::overlayNode(name, node));
+            // The same folder under a new identity: its xattrs stay (put() would drop them).
+            overlay.setIdentity(dir, DirEntry::overlayNode(name, node));
             dir = node;
             baseTree = wasTree ? std::optional(wasTree->id) : std::nullopt;
             continue;

@@ -11,8 +11,8 @@
 // kept across opens), as in the read-only Filesystem. Writes go straight to the content file's
 // fd: the database is not touched by write().
 //
-// errno choices: link() is EPERM (a node has one name, as in EdenFS); extended attributes are not
-// supported (ENOSYS, which the kernel turns into EOPNOTSUPP and then stops asking); mknod makes
+// errno choices: link() is EPERM (a node has one name, as in EdenFS); extended attributes: user.*
+// only (others: ENODATA to read, EOPNOTSUPP to set), kept with the entry; mknod makes
 // regular files and fifos only (EPERM for devices and sockets, as an unprivileged native mknod);
 // locks (flock, fcntl) are left to the kernel, local to this machine.
 #include "fs/WritableFilesystem.hpp"
@@ -21,11 +21,13 @@
 #include <spdlog/spdlog.h>
 #include <sys/statvfs.h>
 #include <sys/time.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstring>
 #include <exception>
+#include <string_view>
 #include <utility>
 
 #include "fs/FuseReply.hpp"
@@ -157,6 +159,26 @@ void copyAll(int src, int dst) {
             out += w;
         }
         in += n;
+    }
+}
+
+// The namespace the overlay keeps. Others: trusted.* and security.* belong to the machine, not to
+// a checkout, and system.* (ACLs) is not offered. The kernel has checked permissions already
+// (default_permissions), and that user.* is set on regular files and directories only.
+constexpr std::string_view kUserXattrPrefix = "user.";
+
+bool isUserXattr(std::string_view name) {
+    return name.substr(0, kUserXattrPrefix.size()) == kUserXattrPrefix;
+}
+
+// getxattr/listxattr's protocol: size 0 asks how many bytes; a smaller buffer is ERANGE.
+void replySized(fuse_req_t req, const std::string& bytes, size_t size) {
+    if (size == 0) {
+        fuse_reply_xattr(req, bytes.size());
+    } else if (bytes.size() > size) {
+        fuse_reply_err(req, ERANGE);
+    } else {
+        fuse_reply_buf(req, bytes.data(), bytes.size());
     }
 }
 
@@ -486,7 +508,7 @@ NodeId WritableFilesystem::materializeDirectory(fuse_ino_t ino) {
         const NodeId parent = materializeDirectory(inode.parent);
         overlay_.transaction([&] {
             node = overlay_.createNode(attributes, entries);
-            overlay_.put(parent, DirEntry::overlayNode(inode.name, node));
+            overlay_.setIdentity(parent, DirEntry::overlayNode(inode.name, node));
         });
     }
     inodes_.setIdentity(ino, Identity::ofNode(node, NodeType::Directory));
@@ -530,7 +552,7 @@ NodeId WritableFilesystem::materializeNode(fuse_ino_t ino, bool keepContent) {
             const timespec times[2] = {attributes.mtime, attributes.mtime};
             ::futimens(out.get(), times);
         }
-        overlay_.put(parent, DirEntry::overlayNode(inode.name, node));
+        overlay_.setIdentity(parent, DirEntry::overlayNode(inode.name, node));
     });
     inodes_.setIdentity(ino, Identity::ofNode(node, attributes.type));
     return node;
@@ -703,7 +725,7 @@ void WritableFilesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* at
                     permissions == 0755 ? EntryKind::Executable : EntryKind::Regular;
                 if (kind != id.baseKind) {
                     const NodeId parent = materializeDirectory(inode.parent);
-                    overlay_.put(parent, DirEntry{inode.name, 0, id.baseId, kind});
+                    overlay_.setIdentity(parent, DirEntry{inode.name, 0, id.baseId, kind});
                     inodes_.setIdentity(ino, Identity::ofBase(id.baseId, kind));
                 }
             } else if (!(id.isBase() && id.isDirectory() && permissions == 0755)) {
@@ -1169,6 +1191,122 @@ void WritableFilesystem::statfs(fuse_req_t req) {
     });
 }
 
+// --- extended attributes
+
+std::optional<WritableFilesystem::XattrOwner> WritableFilesystem::xattrOwnerOf(
+    const WritableInode& inode) {
+    if (inode.unlinked) {
+        return std::nullopt;
+    }
+    if (inode.ino == FUSE_ROOT_ID) {
+        if (inode.identity.isBase()) {
+            return std::nullopt;
+        }
+        return XattrOwner{overlay::kRootNode, ""};
+    }
+    const WritableInode parent = resolve(inode.parent);
+    if (parent.unlinked || parent.identity.isBase()) {
+        return std::nullopt;
+    }
+    return XattrOwner{parent.identity.node, inode.name};
+}
+
+WritableFilesystem::XattrOwner WritableFilesystem::materializeXattrOwner(fuse_ino_t ino) {
+    const WritableInode inode = resolve(ino);
+    if (inode.unlinked) {
+        fail(ENOENT);  // an open file whose name is gone: nothing left to hold them
+    }
+    if (ino == FUSE_ROOT_ID) {
+        return XattrOwner{materializeDirectory(FUSE_ROOT_ID), ""};
+    }
+    return XattrOwner{materializeDirectory(inode.parent), inode.name};
+}
+
+void WritableFilesystem::getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+    // The kernel asks for security.capability before every write (to drop it if set): answered
+    // here, with no lock and no database read.
+    if (!isUserXattr(name)) {
+        fuse_reply_err(req, ENODATA);
+        return;
+    }
+    guarded(req, "getxattr", ino, name, [&] {
+        if (std::string_view(name) == kUserXattrPrefix) {
+            fail(EINVAL);
+        }
+        std::shared_lock live(liveMutex_);
+        std::lock_guard tree(treeMutex_);  // no rename moves the entry while we read it
+        const std::optional<XattrOwner> owner = xattrOwnerOf(resolve(ino));
+        const std::optional<std::string> value =
+            owner ? overlay_.xattr(owner->dir, owner->entry, name) : std::nullopt;
+        if (!value) {
+            fail(ENODATA);
+        }
+        replySized(req, *value, size);
+    });
+}
+
+void WritableFilesystem::listxattr(fuse_req_t req, fuse_ino_t ino, size_t size) {
+    guarded(req, "listxattr", ino, nullptr, [&] {
+        std::shared_lock live(liveMutex_);
+        std::lock_guard tree(treeMutex_);
+        std::string list;
+        if (const std::optional<XattrOwner> owner = xattrOwnerOf(resolve(ino))) {
+            for (const std::string& name : overlay_.xattrNames(owner->dir, owner->entry)) {
+                list += name;
+                list += '\0';
+            }
+        }
+        replySized(req, list, size);
+    });
+}
+
+void WritableFilesystem::setxattr(fuse_req_t req, fuse_ino_t ino, const char* name,
+                                  const char* value, size_t size, int flags) {
+    guarded(req, "setxattr", ino, name, [&] {
+        if (!isUserXattr(name)) {
+            fail(EOPNOTSUPP);
+        }
+        if (std::string_view(name) == kUserXattrPrefix ||
+            (flags & ~(XATTR_CREATE | XATTR_REPLACE)) != 0 ||
+            (flags & (XATTR_CREATE | XATTR_REPLACE)) == (XATTR_CREATE | XATTR_REPLACE)) {
+            fail(EINVAL);
+        }
+        overlay::XattrMode mode = overlay::XattrMode::Any;
+        if ((flags & XATTR_CREATE) != 0) {
+            mode = overlay::XattrMode::Create;
+        } else if ((flags & XATTR_REPLACE) != 0) {
+            mode = overlay::XattrMode::Replace;
+        }
+        std::shared_lock live(liveMutex_);
+        std::lock_guard tree(treeMutex_);
+        if (mode == overlay::XattrMode::Replace && !xattrOwnerOf(resolve(ino))) {
+            fail(ENODATA);  // nothing to replace: do not materialize for nothing
+        }
+        const XattrOwner owner = materializeXattrOwner(ino);
+        overlay_.setXattr(owner.dir, owner.entry, name, std::string_view(value, size), mode);
+        fuse_reply_err(req, 0);
+    });
+}
+
+void WritableFilesystem::removexattr(fuse_req_t req, fuse_ino_t ino, const char* name) {
+    if (!isUserXattr(name)) {
+        fuse_reply_err(req, ENODATA);
+        return;
+    }
+    guarded(req, "removexattr", ino, name, [&] {
+        if (std::string_view(name) == kUserXattrPrefix) {
+            fail(EINVAL);
+        }
+        std::shared_lock live(liveMutex_);
+        std::lock_guard tree(treeMutex_);
+        const std::optional<XattrOwner> owner = xattrOwnerOf(resolve(ino));
+        if (!owner || !overlay_.removeXattr(owner->dir, owner->entry, name)) {
+            fail(ENODATA);
+        }
+        fuse_reply_err(req, 0);
+    });
+}
+
 const fuse_lowlevel_ops& WritableFilesystem::operations() {
     static const fuse_lowlevel_ops ops = [] {
         fuse_lowlevel_ops o{};
@@ -1247,17 +1385,17 @@ const fuse_lowlevel_ops& WritableFilesystem::operations() {
             self(req).fsyncdir(req);
         };
         o.statfs = [](fuse_req_t req, fuse_ino_t) { self(req).statfs(req); };
-        // No extended attributes: ENOSYS makes the kernel answer EOPNOTSUPP itself from then on
-        // (no round trip per `ls -l` or `cp -a`), consistently for get, list, set and remove.
-        o.getxattr = [](fuse_req_t req, fuse_ino_t, const char*, size_t) {
-            fuse_reply_err(req, ENOSYS);
+        o.getxattr = [](fuse_req_t req, fuse_ino_t ino, const char* name, size_t size) {
+            self(req).getxattr(req, ino, name, size);
         };
-        o.listxattr = [](fuse_req_t req, fuse_ino_t, size_t) { fuse_reply_err(req, ENOSYS); };
-        o.setxattr = [](fuse_req_t req, fuse_ino_t, const char*, const char*, size_t, int) {
-            fuse_reply_err(req, ENOSYS);
+        o.listxattr = [](fuse_req_t req, fuse_ino_t ino, size_t size) {
+            self(req).listxattr(req, ino, size);
         };
-        o.removexattr = [](fuse_req_t req, fuse_ino_t, const char*) {
-            fuse_reply_err(req, ENOSYS);
+        o.setxattr = [](fuse_req_t req, fuse_ino_t ino, const char* name, const char* value,
+                        size_t size,
+                        int flags) { self(req).setxattr(req, ino, name, value, size, flags); };
+        o.removexattr = [](fuse_req_t req, fuse_ino_t ino, const char* name) {
+            self(req).removexattr(req, ino, name);
         };
         o.create = [](fuse_req_t req, fuse_ino_t parent, const char* name, mode_t mode,
                       fuse_file_info* fi) { self(req).create(req, parent, name, mode, fi); };

@@ -96,6 +96,12 @@ public:
     void readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, fuse_file_info* fi);
     void releasedir(fuse_req_t req, fuse_file_info* fi);
     void statfs(fuse_req_t req);
+    // Extended attributes: user.* only, kept in the overlay with the entry (docs/overlay.md).
+    void getxattr(fuse_req_t req, fuse_ino_t ino, const char* name, size_t size);
+    void listxattr(fuse_req_t req, fuse_ino_t ino, size_t size);
+    void setxattr(fuse_req_t req, fuse_ino_t ino, const char* name, const char* value, size_t size,
+                  int flags);
+    void removexattr(fuse_req_t req, fuse_ino_t ino, const char* name);
 
 private:
     struct OpenFile;
@@ -103,6 +109,11 @@ private:
     struct Listed {
         std::string name;
         Identity identity;
+    };
+    // Whose extended attributes an inode shows in the overlay: its entry, or the root's.
+    struct XattrOwner {
+        overlay::NodeId dir = 0;
+        std::string entry;
     };
 
     template <typename Fn>
@@ -136,6 +147,12 @@ private:
                                                             mode_t mode) const;
     // The name's parent was changed: its mtime and ctime are now (in the caller's transaction).
     void touchDirectory(overlay::NodeId dir);
+    // The owner of ino's extended attributes; nullopt when it can have none yet (its directory
+    // is not materialized, or its name is gone).
+    std::optional<XattrOwner> xattrOwnerOf(const WritableInode& inode);
+    // The same, materializing its directory (never its content) so it can have some. Caller
+    // holds treeMutex_.
+    XattrOwner materializeXattrOwner(fuse_ino_t ino);
     // mknod/mkdir/symlink: a new node named name in parent, replied as an entry.
     void createEntry(fuse_req_t req, fuse_ino_t parent, const char* name,
                      const overlay::NodeAttributes& attributes);

@@ -82,6 +82,12 @@ CREATE TABLE IF NOT EXISTS entries (
     base_kind INTEGER NOT NULL,
     PRIMARY KEY (dir, name)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS entries_by_node ON entries(node) WHERE node != 0;
+CREATE TABLE IF NOT EXISTS xattrs (
+    dir INTEGER NOT NULL,
+    entry BLOB NOT NULL,
+    name BLOB NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (dir, entry, name)) WITHOUT ROWID;
 )sql";
 
 constexpr const char* kFormatVersion = "1";
@@ -109,7 +115,9 @@ public:
         return *this;
     }
     Statement& bind(int i, std::string_view text) {
-        sqlite3_bind_blob(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+        // Never a null pointer: SQLite would bind NULL, not an empty blob.
+        sqlite3_bind_blob(stmt_, i, text.empty() ? "" : text.data(), static_cast<int>(text.size()),
+                          SQLITE_TRANSIENT);
         return *this;
     }
     Statement& bind(int i, const ObjectId& id) {
@@ -167,7 +175,8 @@ timespec now() {
 
 class SqliteOverlayStore final : public OverlayStore {
 public:
-    explicit SqliteOverlayStore(std::filesystem::path dir) : dir_(std::move(dir)) {
+    SqliteOverlayStore(std::filesystem::path dir, const XattrLimits& xattrLimits)
+        : dir_(std::move(dir)), xattrLimits_(xattrLimits) {
         std::error_code ec;
         std::filesystem::create_directories(dir_ / "files", ec);
         if (ec) {
@@ -268,8 +277,25 @@ public:
     void put(NodeId dir, const DirEntry& entry) override {
         transaction([&] {
             requireDirectory(dir);
-            if (auto old = findEntry(dir, entry.name);
-                old && !old->isBase() && old->node != entry.node) {
+            if (auto old = findEntry(dir, entry.name)) {
+                if (!old->isBase() && old->node != entry.node) {
+                    deleteNodeTree(old->node);
+                }
+                deleteXattrs(dir, entry.name);  // a new name has none: one statement less
+            }
+            writeEntry(dir, entry);
+        });
+    }
+
+    void setIdentity(NodeId dir, const DirEntry& entry) override {
+        transaction([&] {
+            requireDirectory(dir);
+            auto old = findEntry(dir, entry.name);
+            if (!old) {
+                throw OverlayError(ENOENT, "overlay directory " + std::to_string(dir) +
+                                               " has no entry '" + entry.name + "'");
+            }
+            if (!old->isBase() && old->node != entry.node) {
                 deleteNodeTree(old->node);
             }
             writeEntry(dir, entry);
@@ -285,6 +311,7 @@ public:
                 return;
             }
             deleteEntry(dir, name);
+            deleteXattrs(dir, name);
             if (!old->isBase()) {
                 deleteNodeTree(old->node);
             }
@@ -313,6 +340,10 @@ public:
                 b.name = std::string(to);
                 writeEntry(fromDir, a);
                 writeEntry(toDir, b);
+                // Through a key no entry has (names are never empty, dir 0 is no directory).
+                moveXattrs(fromDir, from, 0, "");
+                moveXattrs(toDir, to, fromDir, from);
+                moveXattrs(0, "", toDir, to);
                 return;
             }
             if (fromDir == toDir && from == to) {
@@ -327,7 +358,9 @@ public:
             if (target && !target->isBase() && target->node != source->node) {
                 deleteNodeTree(target->node);
             }
+            deleteXattrs(toDir, to);
             writeEntry(toDir, moved);
+            moveXattrs(fromDir, from, toDir, to);
         });
     }
 
@@ -385,6 +418,109 @@ public:
 
     std::filesystem::path contentPath(NodeId file) const override {
         return contentFolder(file) / std::to_string(file);
+    }
+
+    std::optional<std::string> xattr(NodeId dir, std::string_view entry,
+                                     std::string_view name) const override {
+        std::lock_guard lock(mutex_);
+        auto& s = stmt("SELECT value FROM xattrs WHERE dir = ?1 AND entry = ?2 AND name = ?3")
+                      .reset()
+                      .bind(1, static_cast<int64_t>(dir))
+                      .bind(2, entry)
+                      .bind(3, name);
+        if (s.step()) {
+            return s.text(0);
+        }
+        requireEntry(dir, entry);
+        return std::nullopt;
+    }
+
+    std::vector<std::string> xattrNames(NodeId dir, std::string_view entry) const override {
+        std::lock_guard lock(mutex_);
+        std::vector<std::string> names;
+        auto& s = stmt("SELECT name FROM xattrs WHERE dir = ?1 AND entry = ?2 ORDER BY name")
+                      .reset()
+                      .bind(1, static_cast<int64_t>(dir))
+                      .bind(2, entry);
+        while (s.step()) {
+            names.push_back(s.text(0));
+        }
+        if (names.empty()) {
+            requireEntry(dir, entry);
+        }
+        return names;
+    }
+
+    void setXattr(NodeId dir, std::string_view entry, std::string_view name, std::string_view value,
+                  XattrMode mode) override {
+        const std::string what = "xattr '" + std::string(name) + "'";
+        if (name.empty() || name.size() > xattrLimits_.maxNameBytes) {
+            throw OverlayError(ERANGE, what + ": a name is 1.." +
+                                           std::to_string(xattrLimits_.maxNameBytes) + " bytes");
+        }
+        if (value.size() > xattrLimits_.maxValueBytes) {
+            throw OverlayError(E2BIG, what + ": a value is at most " +
+                                          std::to_string(xattrLimits_.maxValueBytes) + " bytes");
+        }
+        transaction([&] {
+            requireEntry(dir, entry);
+            const bool exists = stmt(
+                                    "SELECT 1 FROM xattrs WHERE dir = ?1 AND entry = ?2 AND "
+                                    "name = ?3")
+                                    .reset()
+                                    .bind(1, static_cast<int64_t>(dir))
+                                    .bind(2, entry)
+                                    .bind(3, name)
+                                    .step();
+            if (exists && mode == XattrMode::Create) {
+                throw OverlayError(EEXIST, what + " exists");
+            }
+            if (!exists && mode == XattrMode::Replace) {
+                throw OverlayError(ENODATA, what + " is not set");
+            }
+            // The entry's other attributes plus this one: what it would hold after.
+            auto& others = stmt(
+                               "SELECT count(*), coalesce(sum(length(name)), 0), "
+                               "coalesce(sum(length(value)), 0) FROM xattrs "
+                               "WHERE dir = ?1 AND entry = ?2 AND name != ?3")
+                               .reset()
+                               .bind(1, static_cast<int64_t>(dir))
+                               .bind(2, entry)
+                               .bind(3, name);
+            others.step();
+            const auto listBytes =
+                static_cast<size_t>(others.integer(0) + others.integer(1)) + name.size() + 1;
+            const auto allBytes = static_cast<size_t>(others.integer(1) + others.integer(2)) +
+                                  name.size() + value.size();
+            if (listBytes > xattrLimits_.maxListBytes || allBytes > xattrLimits_.maxBytesPerEntry) {
+                throw OverlayError(
+                    ENOSPC, what + ": the file's extended attributes would exceed " +
+                                std::to_string(xattrLimits_.maxBytesPerEntry) + " bytes (or " +
+                                std::to_string(xattrLimits_.maxListBytes) + " bytes of names)");
+            }
+            stmt("INSERT OR REPLACE INTO xattrs(dir, entry, name, value) VALUES (?1, ?2, ?3, ?4)")
+                .reset()
+                .bind(1, static_cast<int64_t>(dir))
+                .bind(2, entry)
+                .bind(3, name)
+                .bind(4, value)
+                .run();
+        });
+    }
+
+    bool removeXattr(NodeId dir, std::string_view entry, std::string_view name) override {
+        bool removed = false;
+        transaction([&] {
+            requireEntry(dir, entry);
+            stmt("DELETE FROM xattrs WHERE dir = ?1 AND entry = ?2 AND name = ?3")
+                .reset()
+                .bind(1, static_cast<int64_t>(dir))
+                .bind(2, entry)
+                .bind(3, name)
+                .run();
+            removed = sqlite3_changes(db_.get()) != 0;
+        });
+        return removed;
     }
 
     void sync() override {
@@ -472,6 +608,7 @@ public:
             }
             exec("DELETE FROM entries");
             exec("DELETE FROM nodes");
+            exec("DELETE FROM xattrs");
             doomed_.insert(doomed_.end(), files.begin(), files.end());
         });
     }
@@ -612,6 +749,39 @@ private:
             .run();
     }
 
+    void deleteXattrs(NodeId dir, std::string_view entry) {
+        stmt("DELETE FROM xattrs WHERE dir = ?1 AND entry = ?2")
+            .reset()
+            .bind(1, static_cast<int64_t>(dir))
+            .bind(2, entry)
+            .run();
+    }
+
+    void moveXattrs(NodeId fromDir, std::string_view from, NodeId toDir, std::string_view to) {
+        stmt("UPDATE xattrs SET dir = ?3, entry = ?4 WHERE dir = ?1 AND entry = ?2")
+            .reset()
+            .bind(1, static_cast<int64_t>(fromDir))
+            .bind(2, from)
+            .bind(3, static_cast<int64_t>(toDir))
+            .bind(4, to)
+            .run();
+    }
+
+    // The owner of extended attributes: an entry of a materialized directory, or the root.
+    void requireEntry(NodeId dir, std::string_view entry) const {
+        if (dir == kRootNode && entry.empty()) {
+            if (!nodeExists(kRootNode)) {
+                throw OverlayError(ENOENT, "overlay root is not materialized");
+            }
+            return;
+        }
+        if (!findEntry(dir, entry)) {
+            requireDirectory(dir);
+            throw OverlayError(ENOENT, "overlay directory " + std::to_string(dir) +
+                                           " has no entry '" + std::string(entry) + "'");
+        }
+    }
+
     // Inserts a node (id 0: a fresh one) and, for a file, its empty content file.
     NodeId insertNode(NodeId id, const NodeAttributes& a, const std::vector<TreeEntry>& entries) {
         auto& s = stmt(
@@ -684,6 +854,10 @@ private:
                     .reset()
                     .bind(1, static_cast<int64_t>(node))
                     .run();
+                stmt("DELETE FROM xattrs WHERE dir = ?1")
+                    .reset()
+                    .bind(1, static_cast<int64_t>(node))
+                    .run();
             } else if (nodeType == NodeType::File) {
                 doomed_.push_back(node);
             }
@@ -717,6 +891,12 @@ private:
                     deleteNodeTree(id);
                 }
             }
+            // Extended attributes nobody owns: every change keeps them with their entry, but a
+            // daemon older than them does not (an overlay opened by one, then by this one).
+            exec(
+                "DELETE FROM xattrs WHERE NOT (dir = 1 AND entry = x'' AND EXISTS "
+                "(SELECT 1 FROM nodes WHERE id = 1)) AND NOT EXISTS (SELECT 1 FROM entries e "
+                "WHERE e.dir = xattrs.dir AND e.name = xattrs.entry)");
         });
         // Content files: every file node has one, nothing else is in files/.
         std::set<NodeId> fileNodes;
@@ -768,6 +948,7 @@ private:
     }
 
     const std::filesystem::path dir_;
+    const XattrLimits xattrLimits_;
     // Lock order: leaf (callers may hold their own locks; nothing here calls out).
     mutable std::recursive_mutex mutex_;
     std::unique_ptr<sqlite3, DatabaseCloser> db_;
@@ -780,8 +961,9 @@ private:
 
 }  // namespace
 
-std::unique_ptr<OverlayStore> OverlayStore::open(const std::filesystem::path& dir) {
-    return std::make_unique<SqliteOverlayStore>(dir);
+std::unique_ptr<OverlayStore> OverlayStore::open(const std::filesystem::path& dir,
+                                                 const XattrLimits& xattrLimits) {
+    return std::make_unique<SqliteOverlayStore>(dir, xattrLimits);
 }
 
 }  // namespace megafuse::overlay

@@ -10,8 +10,9 @@
 // walking the changes visits materialized directories only: O(changes), not O(repository).
 //
 // On disk, in a folder of its own (<state_dir>/overlays/<mount name>/):
-//   overlay.db   SQLite (WAL): meta (base commit), nodes, entries. Every mutating method is one
-//                transaction, so after a crash the overlay reopens as of the last one that ended.
+//   overlay.db   SQLite (WAL): meta (base commit), nodes, entries, xattrs. Every mutating
+//                method is one transaction, so after a crash the overlay reopens as of the last
+//                one that ended.
 //   files/xx/N   the bytes of file node N, written in place through ordinary fds (writes never
 //                touch the database; a file's size and mtime are its content file's).
 //
@@ -93,6 +94,24 @@ enum RenameFlags : unsigned {
     kRenameExchange = 1U << 1U,   // RENAME_EXCHANGE: swap two existing entries
 };
 
+// setXattr's XATTR_CREATE / XATTR_REPLACE, as <sys/xattr.h> spells them.
+enum class XattrMode : uint8_t {
+    Any,      // create or replace
+    Create,   // EEXIST when the name is set
+    Replace,  // ENODATA when it is not
+};
+
+// Bounds of the extended attributes of one entry (see docs/overlay.md, "Bounds"). Breaking one:
+// ERANGE for a name, E2BIG for a value, ENOSPC for the totals — what a native filesystem answers.
+struct XattrLimits {
+    size_t maxNameBytes = 255;        // XATTR_NAME_MAX, the full name ("user.…")
+    size_t maxValueBytes = 64 << 10;  // XATTR_SIZE_MAX
+    // Names + values of one entry: what the overlay keeps per file at most.
+    size_t maxBytesPerEntry = 256 << 10;
+    // Names alone (each with its NUL), so a full list fits listxattr's XATTR_LIST_MAX.
+    size_t maxListBytes = 64 << 10;
+};
+
 struct OverlayStats {
     uint64_t nodes = 0;  // overlay nodes (files, directories, symlinks, fifos)
     uint64_t materializedDirectories = 0;
@@ -105,7 +124,8 @@ public:
     // content files with no node are deleted, nodes no entry names are deleted, a file node whose
     // content file is missing gets an empty one. Throws OverlayError (EIO) naming the file when
     // the database cannot be opened or is not an overlay.
-    static std::unique_ptr<OverlayStore> open(const std::filesystem::path& dir);
+    static std::unique_ptr<OverlayStore> open(const std::filesystem::path& dir,
+                                              const XattrLimits& xattrLimits = {});
 
     virtual ~OverlayStore() = default;
 
@@ -126,15 +146,21 @@ public:
     [[nodiscard]] virtual std::vector<DirEntry> list(NodeId dir) const = 0;
     [[nodiscard]] virtual std::optional<DirEntry> find(NodeId dir, std::string_view name) const = 0;
     [[nodiscard]] virtual size_t entryCount(NodeId dir) const = 0;
-    // Adds or replaces name in dir. Replacing (or removing) an entry that names an overlay node
-    // deletes that node — its content file, and for a directory everything below it.
+    // Adds or replaces name in dir: whatever name showed before is gone, its extended attributes
+    // with it (a reset, a checkout taking the new base). Replacing (or removing) an entry that
+    // names an overlay node deletes that node — its content file, and for a directory everything
+    // below it.
     virtual void put(NodeId dir, const DirEntry& entry) = 0;
-    // Removes name; false when it was absent.
+    // name in dir shows entry from now on, and it is still the same file: a base file copied up,
+    // a base directory materialized, a base file's new Git mode. Its extended attributes stay.
+    // ENOENT when name is absent.
+    virtual void setIdentity(NodeId dir, const DirEntry& entry) = 0;
+    // Removes name (and its extended attributes); false when it was absent.
     virtual bool remove(NodeId dir, std::string_view name) = 0;
-    // Moves one entry (a base object or a node, whole directories in O(1)), replacing the target
-    // entry unless kRenameNoReplace (EEXIST); kRenameExchange swaps two existing entries
-    // (ENOENT when either is missing). The caller checks POSIX rules that need types (EISDIR,
-    // ENOTDIR, ENOTEMPTY, moving a directory into itself).
+    // Moves one entry (a base object or a node, whole directories in O(1)) with its extended
+    // attributes, replacing the target entry unless kRenameNoReplace (EEXIST); kRenameExchange
+    // swaps two existing entries (ENOENT when either is missing). The caller checks POSIX rules
+    // that need types (EISDIR, ENOTDIR, ENOTEMPTY, moving a directory into itself).
     virtual void rename(NodeId fromDir, std::string_view from, NodeId toDir, std::string_view to,
                         unsigned flags) = 0;
 
@@ -152,6 +178,22 @@ public:
     // Makes every write to content files and every committed transaction durable (fsync of the
     // content file is the caller's; this syncs the database: fsync/fsyncdir of the mount).
     virtual void sync() = 0;
+
+    // --- extended attributes
+    // They belong to an entry, (dir, name) — the root's are (kRootNode, "") — so a base file
+    // carries them without being copied up, and they follow renames. Any namespace can be stored;
+    // which ones a mount offers is the filesystem's choice. dir must be a materialized directory
+    // and name one of its entries (ENOENT otherwise).
+    [[nodiscard]] virtual std::optional<std::string> xattr(NodeId dir, std::string_view entry,
+                                                           std::string_view name) const = 0;
+    // Names in byte order.
+    [[nodiscard]] virtual std::vector<std::string> xattrNames(NodeId dir,
+                                                              std::string_view entry) const = 0;
+    // Bounded by the XattrLimits given to open(): ERANGE, E2BIG, ENOSPC; EEXIST/ENODATA by mode.
+    virtual void setXattr(NodeId dir, std::string_view entry, std::string_view name,
+                          std::string_view value, XattrMode mode) = 0;
+    // False when the name was not set.
+    virtual bool removeXattr(NodeId dir, std::string_view entry, std::string_view name) = 0;
 
     // Runs fn as one transaction (rolled back when fn throws, the exception passed on).
     virtual void transaction(const std::function<void()>& fn) = 0;

@@ -1,12 +1,16 @@
 // ModelTest: a randomized sequence of create/write/truncate/rename/unlink/mkdir/rmdir/symlink/
-// chmod steps applied to the mount and to a native checkout of the same base; every step must
-// give the same errno, and the trees must be equal at the end and again after a remount over the
-// same overlay. The seed is printed; MEGAFUSE_SEED=<seed> replays a failure.
+// chmod/setxattr/removexattr steps applied to the mount and to a native checkout of the same base;
+// every step must give the same errno, and the trees must be equal at the end and again after a
+// remount over the same overlay (user.* extended attributes included). The seed is printed;
+// MEGAFUSE_SEED=<seed> replays a failure.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <array>
 #include <cstdlib>
 #include <cstring>
 #include <random>
@@ -41,12 +45,42 @@ std::vector<std::string> entriesOf(const Path& root, bool directoriesOnly) {
     return paths;
 }
 
+// Every path's user.* extended attributes ("path: name=value ..."), symlinks not followed.
+std::string xattrsOf(const Path& root) {
+    std::string out;
+    for (const std::string& path : entriesOf(root, false)) {
+        const Path full = root / path;
+        std::vector<char> list(1 << 16);
+        const ssize_t n = ::llistxattr(full.c_str(), list.data(), list.size());
+        std::vector<std::string> names;
+        for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(std::strlen(&list[i]) + 1)) {
+            if (std::strncmp(&list[i], "user.", 5) == 0) {
+                names.emplace_back(&list[i]);
+            }
+        }
+        if (names.empty()) {
+            continue;
+        }
+        std::sort(names.begin(), names.end());
+        out += path + ":";
+        for (const std::string& name : names) {
+            std::vector<char> value(1 << 16);
+            const ssize_t size =
+                ::lgetxattr(full.c_str(), name.c_str(), value.data(), value.size());
+            out += " " + name + "=" +
+                   std::string(value.data(), static_cast<size_t>(std::max<ssize_t>(size, 0)));
+        }
+        out += "\n";
+    }
+    return out;
+}
+
 class Step {
 public:
     explicit Step(std::mt19937_64& random, const Path& native) : random_(random) {
         const auto all = entriesOf(native, false);
         const auto dirs = entriesOf(native, true);
-        kind_ = pick(9);
+        kind_ = pick(11);
         a_ = all[1 + pick(all.size() - 1)];  // never the mount point itself (EBUSY there)
         dir_ = dirs[pick(dirs.size())];
         name_ = "n" + std::to_string(pick(12));
@@ -54,14 +88,18 @@ public:
             std::string(pick(3) == 0 ? pick(70000) : pick(200), static_cast<char>('a' + pick(26)));
         offset_ = static_cast<off_t>(pick(3) == 0 ? pick(5000) : 0);
         flag_ = pick(2) == 0;
+        xattrName_ = "user.x" + std::to_string(pick(3));
+        xattrFlags_ = std::array<int, 3>{0, XATTR_CREATE, XATTR_REPLACE}[pick(3)];
     }
 
     [[nodiscard]] std::string describe() const {
-        static const char* kinds[] = {"write", "truncate", "rename", "unlink", "mkdir",
-                                      "rmdir", "symlink",  "chmod",  "create"};
+        static const char* kinds[] = {"write",  "truncate", "rename",     "unlink",
+                                      "mkdir",  "rmdir",    "symlink",    "chmod",
+                                      "create", "setxattr", "removexattr"};
         return std::string(kinds[kind_]) + " a=" + a_ + " dir=" + dir_ + " name=" + name_ +
                " bytes=" + std::to_string(bytes_.size()) + " off=" + std::to_string(offset_) +
-               " flag=" + std::to_string(flag_);
+               " flag=" + std::to_string(flag_) + " xattr=" + xattrName_ +
+               " xattr-flags=" + std::to_string(xattrFlags_);
     }
 
     int apply(const Path& root) const {
@@ -90,6 +128,15 @@ public:
                 return errnoOf([&] { return ::symlink(a_.c_str(), target.c_str()); });
             case 7:
                 return errnoOf([&] { return ::chmod(a.c_str(), flag_ ? 0755 : 0644); });
+            case 9: {  // a small value: ext4 keeps a file's attributes in one block
+                const std::string value = bytes_.substr(0, offset_ % 300);
+                return errnoOf([&] {
+                    return ::lsetxattr(a.c_str(), xattrName_.c_str(), value.data(), value.size(),
+                                       xattrFlags_);
+                });
+            }
+            case 10:
+                return errnoOf([&] { return ::lremovexattr(a.c_str(), xattrName_.c_str()); });
             default: {
                 UniqueFd fd(::open(target.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
                 if (!fd) {
@@ -111,6 +158,8 @@ private:
     std::string bytes_;
     off_t offset_ = 0;
     bool flag_ = false;
+    std::string xattrName_;
+    int xattrFlags_ = 0;
 };
 
 class ModelTest : public WritableFixture {};
@@ -139,10 +188,13 @@ TEST_F(ModelTest, RandomStepsMatchANativeFolderAndSurviveARemount) {
         }
     }
     EXPECT_EQ(joinDifferences(compareTrees(native, mountPoint())), "");
+    const std::string nativeXattrs = xattrsOf(native);
+    EXPECT_EQ(xattrsOf(mountPoint()), nativeXattrs);
     daemon->stop();
 
     auto again = mount();
     EXPECT_EQ(joinDifferences(compareTrees(native, mountPoint())), "") << "after a remount";
+    EXPECT_EQ(xattrsOf(mountPoint()), nativeXattrs) << "after a remount";
     again->stop();
 }
 

@@ -2,11 +2,13 @@
 // across reopen, and recovery after a crash (orphans, missing content, a SIGKILLed writer).
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sqlite3.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <string>
 
@@ -383,6 +385,152 @@ TEST_F(OverlayStoreTest, KilledWriterLeavesAConsistentOverlay) {
         overlay_.reset();
     }
     overlay_ = OverlayStore::open(dir_);
+}
+
+// errno of an overlay call, 0 when it succeeds.
+int errnoOf(const std::function<void()>& fn) {
+    try {
+        fn();
+    } catch (const OverlayError& e) {
+        return e.errnoValue();
+    }
+    return 0;
+}
+
+TEST_F(OverlayStoreTest, XattrsOfABaseEntryAndOfTheRoot) {
+    overlay_->setXattr(kRootNode, "a.txt", "user.b", "2", XattrMode::Any);
+    overlay_->setXattr(kRootNode, "a.txt", "user.a", std::string("\0x", 2), XattrMode::Any);
+    overlay_->setXattr(kRootNode, "", "user.root", "r", XattrMode::Any);
+    EXPECT_EQ(overlay_->xattr(kRootNode, "a.txt", "user.a"), std::string("\0x", 2));
+    EXPECT_EQ(overlay_->xattrNames(kRootNode, "a.txt"),
+              (std::vector<std::string>{"user.a", "user.b"}));
+    EXPECT_EQ(overlay_->xattr(kRootNode, "", "user.root"), "r");
+    EXPECT_FALSE(overlay_->xattr(kRootNode, "run.sh", "user.a"));
+    EXPECT_TRUE(overlay_->xattrNames(kRootNode, "run.sh").empty());
+    EXPECT_EQ(overlay_->stats().nodes, 1U) << "a base file holds xattrs without a node";
+    EXPECT_EQ(errnoOf([&] { (void)overlay_->xattr(kRootNode, "nope", "user.a"); }), ENOENT);
+    EXPECT_EQ(
+        errnoOf([&] { overlay_->setXattr(kRootNode, "nope", "user.a", "v", XattrMode::Any); }),
+        ENOENT);
+    EXPECT_EQ(errnoOf([&] { (void)overlay_->xattrNames(777, "x"); }), ENOENT);
+
+    EXPECT_TRUE(overlay_->removeXattr(kRootNode, "a.txt", "user.b"));
+    EXPECT_FALSE(overlay_->removeXattr(kRootNode, "a.txt", "user.b"));
+    reopen();
+    EXPECT_EQ(overlay_->xattrNames(kRootNode, "a.txt"), (std::vector<std::string>{"user.a"}));
+    EXPECT_EQ(overlay_->xattr(kRootNode, "", "user.root"), "r");
+}
+
+TEST_F(OverlayStoreTest, XattrCreateAndReplaceModes) {
+    EXPECT_EQ(
+        errnoOf([&] { overlay_->setXattr(kRootNode, "a.txt", "user.k", "v", XattrMode::Replace); }),
+        ENODATA);
+    overlay_->setXattr(kRootNode, "a.txt", "user.k", "v", XattrMode::Create);
+    EXPECT_EQ(
+        errnoOf([&] { overlay_->setXattr(kRootNode, "a.txt", "user.k", "w", XattrMode::Create); }),
+        EEXIST);
+    overlay_->setXattr(kRootNode, "a.txt", "user.k", "w", XattrMode::Replace);
+    EXPECT_EQ(overlay_->xattr(kRootNode, "a.txt", "user.k"), "w");
+}
+
+TEST_F(OverlayStoreTest, XattrBounds) {
+    XattrLimits limits;
+    limits.maxBytesPerEntry = 1000;
+    limits.maxListBytes = 100;
+    overlay_.reset();
+    overlay_ = OverlayStore::open(dir_, limits);
+    const auto set = [&](const std::string& name, size_t bytes) {
+        return errnoOf([&] {
+            overlay_->setXattr(kRootNode, "a.txt", name, std::string(bytes, 'v'), XattrMode::Any);
+        });
+    };
+    EXPECT_EQ(set("user." + std::string(251, 'n'), 1), ERANGE);
+    EXPECT_EQ(set("user." + std::string(250, 'n'), 1), ENOSPC) << "names alone exceed 100";
+    EXPECT_EQ(set("user.big", (64 << 10) + 1), E2BIG);
+    EXPECT_EQ(set("user.a", 900), 0);
+    EXPECT_EQ(set("user.b", 100), ENOSPC) << "900 + 100 + the names exceed 1000";
+    EXPECT_EQ(set("user.a", 980), 0) << "a replaced value counts once";
+    EXPECT_EQ(set("user.a", 995), ENOSPC);
+    EXPECT_EQ(overlay_->xattr(kRootNode, "a.txt", "user.a")->size(), 980U)
+        << "a refused change changes nothing";
+}
+
+TEST_F(OverlayStoreTest, XattrsFollowTheirEntry) {
+    const NodeId src = makeDir(kRootNode, "d");
+    makeFile(src, "f", "f");
+    makeFile(kRootNode, "g", "g");
+    overlay_->setXattr(src, "f", "user.f", "F", XattrMode::Any);
+    overlay_->setXattr(kRootNode, "g", "user.g", "G", XattrMode::Any);
+    overlay_->setXattr(kRootNode, "d", "user.d", "D", XattrMode::Any);
+    overlay_->setXattr(kRootNode, "a.txt", "user.a", "A", XattrMode::Any);
+
+    // A rename carries them (a directory's children keep theirs: its node is the same).
+    overlay_->rename(kRootNode, "d", kRootNode, "d2", 0);
+    EXPECT_EQ(overlay_->xattr(kRootNode, "d2", "user.d"), "D");
+    EXPECT_EQ(overlay_->xattr(src, "f", "user.f"), "F");
+    // An exchange swaps them.
+    overlay_->rename(kRootNode, "g", kRootNode, "a.txt", kRenameExchange);
+    EXPECT_EQ(overlay_->xattr(kRootNode, "a.txt", "user.g"), "G");
+    EXPECT_EQ(overlay_->xattr(kRootNode, "g", "user.a"), "A");
+    EXPECT_FALSE(overlay_->xattr(kRootNode, "g", "user.g"));
+    // A rename over a target drops the target's.
+    overlay_->rename(kRootNode, "g", kRootNode, "a.txt", 0);
+    EXPECT_EQ(overlay_->xattrNames(kRootNode, "a.txt"), (std::vector<std::string>{"user.a"}));
+    // setIdentity (a copy-up) keeps them; put (a new file, a reset) drops them.
+    const NodeId copy = overlay_->createNode(NodeAttributes{});
+    overlay_->setIdentity(kRootNode, DirEntry::overlayNode("a.txt", copy));
+    EXPECT_EQ(overlay_->xattr(kRootNode, "a.txt", "user.a"), "A");
+    overlay_->put(kRootNode, DirEntry::base(TreeEntry{"a.txt", idOf(1), EntryKind::Regular}));
+    EXPECT_TRUE(overlay_->xattrNames(kRootNode, "a.txt").empty());
+    EXPECT_EQ(errnoOf([&] { overlay_->setIdentity(kRootNode, DirEntry::overlayNode("x", 5)); }),
+              ENOENT);
+    // remove() drops an entry's; removing a directory drops its children's.
+    overlay_->setXattr(kRootNode, "run.sh", "user.r", "R", XattrMode::Any);
+    ASSERT_TRUE(overlay_->remove(kRootNode, "run.sh"));
+    ASSERT_TRUE(overlay_->remove(kRootNode, "d2"));
+    const NodeId again = makeDir(kRootNode, "d2");
+    makeFile(again, "f", "f");
+    overlay_->put(kRootNode, DirEntry::base(TreeEntry{"run.sh", idOf(2), EntryKind::Executable}));
+    EXPECT_TRUE(overlay_->xattrNames(kRootNode, "run.sh").empty());
+    EXPECT_TRUE(overlay_->xattrNames(kRootNode, "d2").empty());
+    EXPECT_TRUE(overlay_->xattrNames(again, "f").empty());
+    EXPECT_EQ(errnoOf([&] { (void)overlay_->xattrNames(src, "f"); }), ENOENT);
+
+    overlay_->clear();
+    overlay_->materializeRoot(baseEntries(), attributesOfBaseKind(EntryKind::Directory));
+    EXPECT_TRUE(overlay_->xattrNames(kRootNode, "").empty());
+}
+
+// An overlay last written by a daemon that did not know xattrs (its unlink left them behind):
+// opening drops what no entry owns, so a new file of that name does not inherit them.
+TEST_F(OverlayStoreTest, XattrsNobodyOwnsAreDroppedAtOpen) {
+    overlay_->setXattr(kRootNode, "a.txt", "user.k", "v", XattrMode::Any);
+    overlay_->setXattr(kRootNode, "", "user.root", "r", XattrMode::Any);
+    overlay_.reset();
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "overlay.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "DELETE FROM entries WHERE dir = 1 AND name = CAST('a.txt' AS BLOB);"
+                           "INSERT INTO xattrs VALUES (999, CAST('x' AS BLOB), "
+                           "CAST('user.k' AS BLOB), CAST('v' AS BLOB));",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    ASSERT_EQ(sqlite3_changes(db), 1);
+    sqlite3_close(db);
+
+    overlay_ = OverlayStore::open(dir_);
+    overlay_->put(kRootNode, DirEntry::base(TreeEntry{"a.txt", idOf(1), EntryKind::Regular}));
+    EXPECT_TRUE(overlay_->xattrNames(kRootNode, "a.txt").empty());
+    EXPECT_EQ(overlay_->xattr(kRootNode, "", "user.root"), "r") << "the root's are owned";
+}
+
+TEST_F(OverlayStoreTest, XattrsRollBackWithTheirTransaction) {
+    EXPECT_THROW(overlay_->transaction([&] {
+        overlay_->setXattr(kRootNode, "a.txt", "user.k", "v", XattrMode::Any);
+        throw OverlayError(EIO, "abort");
+    }),
+                 OverlayError);
+    EXPECT_FALSE(overlay_->xattr(kRootNode, "a.txt", "user.k"));
 }
 
 }  // namespace
