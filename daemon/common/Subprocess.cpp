@@ -45,7 +45,7 @@ std::vector<std::string> environmentWith(const std::map<std::string, std::string
         env.push_back(std::move(entry));
     }
     for (const auto& [key, value] : extra) {
-        env.push_back(key + "=" + value);
+        env.push_back(std::string(key).append("=").append(value));
     }
     return env;
 }
@@ -85,7 +85,8 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv,
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
     posix_spawn_file_actions_adddup2(&actions, in.read.get(), STDIN_FILENO);
-    posix_spawn_file_actions_adddup2(&actions, out.write.get(), STDOUT_FILENO);
+    posix_spawn_file_actions_adddup2(
+        &actions, options.stdoutFd >= 0 ? options.stdoutFd : out.write.get(), STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, err.write.get(), STDERR_FILENO);
     if (options.workingDirectory) {
         posix_spawn_file_actions_addchdir_np(&actions, options.workingDirectory->c_str());
@@ -118,6 +119,9 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv,
     in.read.reset();
     out.write.reset();
     err.write.reset();
+    if (options.stdoutFd >= 0) {
+        out.read.reset();  // nothing will ever arrive: the child's stdout is the caller's fd
+    }
 
     SubprocessResult result;
     result.timeout = options.timeout;
@@ -155,6 +159,9 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv,
             std::string& sink = i == 0 ? result.out : result.err;
             ssize_t got = ::read(fd.get(), buffer, sizeof buffer);
             if (got > 0) {
+                if (i == 1 && options.onStderr) {
+                    options.onStderr(std::string_view(buffer, static_cast<size_t>(got)));
+                }
                 size_t room =
                     options.maxOutputBytes - std::min(options.maxOutputBytes, sink.size());
                 sink.append(buffer, std::min(room, static_cast<size_t>(got)));

@@ -4,9 +4,11 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace megafuse {
@@ -29,6 +31,12 @@ struct SubprocessOptions {
     std::string stdinData;                                // written, then stdin is closed
     std::chrono::milliseconds timeout{std::chrono::seconds(60)};
     size_t maxOutputBytes = 16U << 20U;  // per stream; the rest is read and dropped
+    // When set, the child writes its stdout straight to this fd (out stays empty): large output
+    // such as a blob goes to a file without passing through this process's memory.
+    int stdoutFd = -1;
+    // When set, called with each chunk of stderr as it arrives (on the calling thread), before
+    // it is added to err: git's progress lines ("Receiving objects:  45% (x/y)\r").
+    std::function<void(std::string_view chunk)> onStderr;
 };
 
 // Our environment with extra added (or overriding): what every spawned program gets.

@@ -6,7 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 #include <vector>
 
 #include "common/Log.hpp"
@@ -58,7 +58,8 @@ std::filesystem::path ContentCache::pathFor(const ObjectId& id) const {
 
 void ContentCache::throwIo(const std::string& what, int error) const {
     throw StoreError(StoreErrc::Io, "content cache " + dir_.string() + ": " +
-                                        (what.empty() ? "" : what + ": ") + std::strerror(error));
+                                        (what.empty() ? "" : what + ": ") +
+                                        std::generic_category().message(error));
 }
 
 void ContentCache::scan() {
@@ -131,7 +132,7 @@ void ContentCache::evictLocked() {
         // being deleted right after its rename; open fds on the old file stay valid.
         if (::unlink(pathFor(victim.id).c_str()) != 0 && errno != ENOENT) {
             spdlog::warn("content cache: cannot evict {}: {}", pathFor(victim.id).string(),
-                         std::strerror(errno));
+                         std::generic_category().message(errno));
         }
         bytes_ -= victim.size;
         index_.erase(victim.id);
@@ -172,6 +173,26 @@ UniqueFd ContentCache::lookup(const ObjectId& id, const Validator& isValid) {
 
 ContentCache::Opened ContentCache::open(const ObjectId& id, const Validator& isValid,
                                         const Materializer& materialize) {
+    return open(id, isValid, [&](int fd) {
+        materialize([&](const void* data, size_t size) {
+            const char* p = static_cast<const char*>(data);
+            while (size > 0) {
+                ssize_t put = ::write(fd, p, size);
+                if (put < 0) {
+                    if (errno == EINTR) {
+                        continue;
+                    }
+                    throwIo("", errno);  // ENOSPC reads "content cache <dir>: No space left ..."
+                }
+                p += put;
+                size -= static_cast<size_t>(put);
+            }
+        });
+    });
+}
+
+ContentCache::Opened ContentCache::open(const ObjectId& id, const Validator& isValid,
+                                        const FileWriter& writeTo) {
     while (true) {
         if (UniqueFd fd = tryOpen(id, isValid)) {
             return Opened{std::move(fd), true};
@@ -186,7 +207,7 @@ ContentCache::Opened ContentCache::open(const ObjectId& id, const Validator& isV
         materializing_.insert(id);
         lock.unlock();
         MaterializingGuard guard(mutex_, materializing_, materialized_, id);
-        UniqueFd written = writeFile(id, materialize);
+        UniqueFd written = writeFile(id, writeTo);
         struct stat st {};
         if (::fstat(written.get(), &st) != 0) {
             throwIo("stat " + pathFor(id).string(), errno);
@@ -199,7 +220,7 @@ ContentCache::Opened ContentCache::open(const ObjectId& id, const Validator& isV
     }
 }
 
-UniqueFd ContentCache::writeFile(const ObjectId& id, const Materializer& materialize) {
+UniqueFd ContentCache::writeFile(const ObjectId& id, const FileWriter& writeTo) {
     const std::filesystem::path path = pathFor(id);
     const std::filesystem::path folder = path.parent_path();
     if (::mkdir(folder.c_str(), 0700) != 0 && errno != EEXIST) {
@@ -222,20 +243,7 @@ UniqueFd ContentCache::writeFile(const ObjectId& id, const Materializer& materia
         }
     } temp{tempName};
 
-    materialize([&](const void* data, size_t size) {
-        const char* p = static_cast<const char*>(data);
-        while (size > 0) {
-            ssize_t put = ::write(out.get(), p, size);
-            if (put < 0) {
-                if (errno == EINTR) {
-                    continue;
-                }
-                throwIo("", errno);  // ENOSPC reads "content cache <dir>: No space left ..."
-            }
-            p += put;
-            size -= static_cast<size_t>(put);
-        }
-    });
+    writeTo(out.get());
     // Reopen read-only before the rename so the fd we hand out is the file we just wrote, even
     // if another process replaces or evicts the final name at once.
     UniqueFd in(::open(tempName.c_str(), O_RDONLY | O_CLOEXEC));

@@ -36,6 +36,9 @@ public:
     // Produces the blob's bytes by calling sink one or more times; throws StoreError on failure.
     using Sink = std::function<void(const void* data, size_t size)>;
     using Materializer = std::function<void(const Sink& sink)>;
+    // Writes the blob's bytes to fd (a new, empty temp file) by any means: a child process
+    // streaming straight into it keeps large blobs out of this process's memory.
+    using FileWriter = std::function<void(int fd)>;
 
     struct Opened {
         UniqueFd fd;       // O_RDONLY on the cache file; valid even after eviction
@@ -47,6 +50,8 @@ public:
     // id wait on it without a deadline). Throws StoreError(Io) on disk trouble (ENOSPC named as
     // such) and whatever materialize throws.
     Opened open(const ObjectId& id, const Validator& isValid, const Materializer& materialize);
+    // The same, with the bytes written to the temp file's fd by writeTo.
+    Opened open(const ObjectId& id, const Validator& isValid, const FileWriter& writeTo);
 
     // The cache file for id when present and valid (a hit); an invalid fd otherwise. Writes
     // nothing: lets a store look here before deciding to fetch.
@@ -68,7 +73,7 @@ private:
     void scan();
     // Opens and validates the file at pathFor(id); invalid fd when absent or invalid.
     UniqueFd tryOpen(const ObjectId& id, const Validator& isValid);
-    UniqueFd writeFile(const ObjectId& id, const Materializer& materialize);
+    UniqueFd writeFile(const ObjectId& id, const FileWriter& writeTo);
     void noteUsedLocked(const ObjectId& id, uint64_t size, bool verified);
     void forgetLocked(const ObjectId& id);
     void evictLocked();

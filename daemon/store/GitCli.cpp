@@ -1,18 +1,60 @@
 // GitCli: git invocation with a fixed environment, and credential redaction.
 #include "store/GitCli.hpp"
 
+#include <sys/stat.h>
+
+#include "store/StoreError.hpp"
+
 namespace megafuse::store {
+
+namespace {
+
+SubprocessResult runGitWith(const std::vector<std::string>& args, SubprocessOptions options) {
+    std::vector<std::string> argv = {"git", "-c", "protocol.version=2"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    options.extraEnvironment = {{"GIT_TERMINAL_PROMPT", "0"}, {"LC_ALL", "C"}};
+    options.maxOutputBytes = 1U << 20U;  // git's chatter; ids we need are never on stdout
+    return runSubprocess(argv, options);
+}
+
+}  // namespace
 
 SubprocessResult runGit(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
                         std::string stdinData) {
-    std::vector<std::string> argv = {"git", "-c", "protocol.version=2"};
-    argv.insert(argv.end(), args.begin(), args.end());
     SubprocessOptions options;
-    options.extraEnvironment = {{"GIT_TERMINAL_PROMPT", "0"}, {"LC_ALL", "C"}};
     options.stdinData = std::move(stdinData);
     options.timeout = timeout;
-    options.maxOutputBytes = 1U << 20U;  // git's chatter; ids we need are never on stdout
-    return runSubprocess(argv, options);
+    return runGitWith(args, std::move(options));
+}
+
+SubprocessResult runGit(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
+                        std::function<void(std::string_view chunk)> onStderr) {
+    SubprocessOptions options;
+    options.timeout = timeout;
+    options.onStderr = std::move(onStderr);
+    return runGitWith(args, std::move(options));
+}
+
+void writeBlobWithGit(const std::filesystem::path& repository, const ObjectId& id,
+                      uint64_t expectedSize, int fd, std::chrono::milliseconds timeout) {
+    std::vector<std::string> argv = {"git",      "-C",   repository.string(),
+                                     "cat-file", "blob", id.hex()};
+    SubprocessOptions options;
+    options.extraEnvironment = {{"GIT_TERMINAL_PROMPT", "0"}, {"LC_ALL", "C"}};
+    options.timeout = timeout;
+    options.stdoutFd = fd;
+    options.maxOutputBytes = 64U << 10U;  // stderr only
+    const SubprocessResult result = runSubprocess(argv, options);
+    const std::string what = "copy of blob " + id.hex() + " out of " + repository.string();
+    if (!result.ok()) {
+        throw StoreError(result.timedOut ? StoreErrc::Timeout : StoreErrc::Corrupt,
+                         what + " failed: " + result.describe());
+    }
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != expectedSize) {
+        throw StoreError(StoreErrc::Corrupt, what + " gave " + std::to_string(st.st_size) +
+                                                 " bytes, not " + std::to_string(expectedSize));
+    }
 }
 
 std::string redactCredentials(std::string_view text) {

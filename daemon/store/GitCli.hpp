@@ -1,13 +1,17 @@
-// GitCli: how the store runs the git program (network work only: clone, ref refresh, batched
-// blob fetch) and how URLs are redacted before anything is logged or thrown.
+// GitCli: how the store runs the git program (network work: clone, ref refresh, batched blob
+// fetch; and copying large blobs out, which libgit2 can only do in memory) and how URLs are
+// redacted before anything is logged or thrown.
 #pragma once
 
 #include <chrono>
+#include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "common/Subprocess.hpp"
+#include "store/ObjectId.hpp"
 
 namespace megafuse::store {
 
@@ -15,6 +19,17 @@ namespace megafuse::store {
 // would hang a reader) and LC_ALL=C (messages we show are stable), bounded by timeout.
 SubprocessResult runGit(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
                         std::string stdinData = {});
+
+// The same, handing each chunk of git's stderr to onStderr as it arrives (progress output).
+SubprocessResult runGit(const std::vector<std::string>& args, std::chrono::milliseconds timeout,
+                        std::function<void(std::string_view chunk)> onStderr);
+
+// Writes the bytes of blob id, which must be in repository's object database, to fd with `git
+// cat-file blob`: git streams a large blob, so its bytes never sit in this process's memory.
+// Throws StoreError(Corrupt) when git fails or writes another size than expectedSize,
+// StoreError(Timeout) after timeout.
+void writeBlobWithGit(const std::filesystem::path& repository, const ObjectId& id,
+                      uint64_t expectedSize, int fd, std::chrono::milliseconds timeout);
 
 // Replaces the user-info part of every "scheme://user:password@host" in text with "***", so
 // credentials typed into a source URL never reach a log line, an error or describe().

@@ -3,11 +3,16 @@
 
 #include "common/Log.hpp"
 #include "store/GitCli.hpp"
+#include "store/GitObjectFormat.hpp"
 #include "store/Libgit2.hpp"
 #include "store/PartialClone.hpp"
 
 namespace megafuse::store {
 namespace {
+
+// Blobs above this size are copied into the content cache by `git cat-file` (streamed), not
+// through libgit2 (whole in memory): the daemon's memory stays bounded whatever the file size.
+constexpr uint64_t kStreamedBlobBytes = 8ULL << 20U;
 
 std::vector<std::string_view> splitPath(std::string_view path) {
     std::vector<std::string_view> parts;
@@ -41,6 +46,11 @@ GitObjectStore::GitObjectStore(const SourceSpec& source, const StoreOptions& opt
         pool_ = std::make_unique<RepositoryPool>(repoPath_, options_.repositoryHandles);
         return;
     }
+    // A clone made here and now holds the server's refs as of now: the first resolve need not
+    // ask again (a round trip of the same cost as a blob fetch, on every first mount).
+    std::error_code ec;
+    refsJustFetched_ =
+        !std::filesystem::exists(partialClonePath(options_.cacheDir, source_.location), ec);
     repoPath_ = ensurePartialClone(options_.cacheDir, source_.location, options_.cloneTimeout);
     pool_ = std::make_unique<RepositoryPool>(repoPath_, options_.repositoryHandles);
     BlobFetcher::Options fetchOptions;
@@ -192,6 +202,15 @@ UniqueFd GitObjectStore::openBlob(const ObjectId& id) {
                 "blob " + id.hex() + " still missing after a fetch from " + displayName_);
         }
     }
+    if (*localSize > kStreamedBlobBytes) {
+        // libgit2 inflates a packed blob whole into memory (twice, with the pack's pages
+        // mapped): git streams it straight into the cache file instead.
+        auto opened = contentCache_->open(id, isValid, [&](int fd) {
+            writeBlobWithGit(repoPath_, id, *localSize, fd, options_.fetchTimeout);
+        });
+        (opened.hit ? cacheHits_ : cacheMisses_).fetch_add(1);
+        return std::move(opened.fd);
+    }
     auto materialize = [&](const ContentCache::Sink& sink) {
         auto lease = pool_->acquire();
         git_oid oid = toGitOid(id);
@@ -262,6 +281,12 @@ std::shared_ptr<const Tree> GitObjectStore::parseTree(const ObjectId& id) {
             continue;
         }
         entry.name = git_tree_entry_name(e);
+        if (!isEntryName(entry.name)) {
+            // libgit2 reads such a tree as it is; shown, "." or "a/b" would name another place.
+            spdlog::warn("tree {} in {}: entry '{}' is not a file name; hidden", id.hex(),
+                         displayName_, entry.name);
+            continue;
+        }
         entry.id = fromGitOid(*git_tree_entry_id(e));
         entries.push_back(std::move(entry));
     }
@@ -332,7 +357,7 @@ ObjectId GitObjectStore::resolveCommit(const std::string& revision) {
     if (revision.empty()) {
         throw StoreError(StoreErrc::NotFound, "empty revision for " + displayName_);
     }
-    if (isRemote()) {
+    if (isRemote() && !refsJustFetched_.exchange(false)) {
         try {
             fetchRefs(repoPath_, options_.fetchTimeout);
             pool_->objectsChanged();

@@ -80,6 +80,7 @@ private:
     std::unique_ptr<RepositoryPool> pool_;
     std::unique_ptr<BlobFetcher> fetcher_;  // remote sources only; destroyed before pool_
 
+    std::atomic<bool> refsJustFetched_{false};  // the clone was made by this store's constructor
     std::atomic<uint64_t> cacheHits_{0};
     std::atomic<uint64_t> cacheMisses_{0};
 };

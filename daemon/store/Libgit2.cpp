@@ -9,6 +9,11 @@ namespace {
 // libgit2 keeps one fd per open pack file, shared by every handle of the process; each fetch
 // round adds a pack. This cap keeps the daemon far from the 20,000 open-file limit.
 constexpr size_t kMaxOpenPackFiles = 128;
+// libgit2 reads packs through mmap'ed windows (1 GiB each, up to 8 GiB mapped by default), and
+// every page it touched counts in the daemon's RSS until the window is unmapped. Smaller windows
+// under a cap keep reading every file of a large repository within the daemon's memory budget.
+constexpr size_t kPackWindowBytes = 32U << 20U;
+constexpr size_t kMaxMappedPackBytes = 128U << 20U;
 }  // namespace
 
 void ensureLibgit2() {
@@ -22,6 +27,8 @@ void ensureLibgit2() {
         git_libgit2_opts(GIT_OPT_SET_EXTENSIONS, extensions,
                          sizeof extensions / sizeof *extensions);
         git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, kMaxOpenPackFiles);
+        git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, kPackWindowBytes);
+        git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, kMaxMappedPackBytes);
     });
 }
 

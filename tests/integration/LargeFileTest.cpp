@@ -1,6 +1,7 @@
 // LargeFileTest: a file of more than 200 MB, fetched lazily from a git daemon, reads back byte
-// for byte — sequentially and at random offsets. The bytes come from a PRNG, so nothing compresses
-// them and making them costs well under a second.
+// for byte — sequentially and at random offsets — and never passes whole through the daemon's
+// memory (its peak RSS stays under half the file's size). The bytes come from a PRNG, so nothing
+// compresses them and making them costs well under a second.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
@@ -9,6 +10,7 @@
 #include <cstdint>
 #include <cstring>
 #include <fstream>
+#include <string>
 #include <vector>
 
 #include "MountFixture.hpp"
@@ -58,6 +60,17 @@ std::string preadExactly(int fd, uint64_t offset, size_t length) {
     return bytes;
 }
 
+// Peak resident memory (VmHWM) of a process, in bytes; 0 when it cannot be read.
+uint64_t peakResidentBytes(pid_t pid) {
+    std::ifstream status("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(status, line);) {
+        if (line.rfind("VmHWM:", 0) == 0) {
+            return std::stoull(line.substr(6)) * 1024;  // "VmHWM:   123456 kB"
+        }
+    }
+    return 0;
+}
+
 class LargeFileTest : public MountFixture {};
 
 TEST_F(LargeFileTest, FileOver200MegabytesReadsBackIdentical) {
@@ -102,6 +115,10 @@ TEST_F(LargeFileTest, FileOver200MegabytesReadsBackIdentical) {
         EXPECT_TRUE(same) << "pread of " << length << " bytes at " << offset << " differs";
     }
     EXPECT_EQ(preadExactly(got.get(), kLargeSize, 10), "") << "read past the end";
+    // The blob went into the content cache streamed, never whole through the daemon's memory.
+    const uint64_t peak = peakResidentBytes(daemon->pid());
+    EXPECT_GT(peak, 0U) << "no VmHWM for the daemon";
+    EXPECT_LT(peak, kLargeSize / 2) << "the daemon's peak RSS grew with the file";
     got.reset();
     EXPECT_EQ(daemon->stop().status, 0);
 }

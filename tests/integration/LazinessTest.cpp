@@ -1,7 +1,9 @@
 // LazinessTest: laziness proven by counting objects in the daemon's partial clone — mounting
 // fetches no blob, reading a file fetches exactly its blob, `ls -l` of a directory fetches that
 // directory's blobs (for their sizes) and nothing else, reading a second file of a directory
-// brings the rest of that directory in one batch, and a second mount reuses the clone.
+// brings the rest of that directory in one batch, after which the first read in another
+// directory brings that one whole in one round (counted in packs), and a second mount reuses the
+// clone.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
@@ -38,6 +40,16 @@ std::set<std::string> common(const std::set<std::string>& a, const std::set<std:
     std::set<std::string> both;
     std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::inserter(both, both.end()));
     return both;
+}
+
+// Each fetch round leaves exactly one pack in the clone (git keeps promisor fetches as packs), so
+// packs count round trips.
+size_t packCount(const std::filesystem::path& clone) {
+    size_t packs = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(clone / "objects" / "pack")) {
+        packs += entry.path().extension() == ".pack" ? 1 : 0;
+    }
+    return packs;
 }
 
 class LazinessTest : public MountFixture, public ::testing::WithParamInterface<SourceKind> {};
@@ -133,6 +145,39 @@ TEST_P(LazinessTest, ReadingTwoFilesOfADirectoryFetchesTheRestOfItInOneBatch) {
     const auto overFetched = common(without(blobsOfTree(repo_.dir, "main", true), direct), local);
     EXPECT_TRUE(overFetched.empty())
         << "reads in " << dir << " fetched blobs from outside it:" << describeIds(overFetched);
+}
+
+TEST_P(LazinessTest, AfterWalkingADirectoryTheFirstReadInTheNextFetchesItInOneRound) {
+    ServedSource served(GetParam(), repo_.dir, dir_ / "served");
+    auto daemon = mount(request(served.source(), "main"));
+    const auto clone = cacheClone();
+    const std::string walked = SampleRepo::kSubPath;
+
+    // A reader walking files: two of a/b by name (the second read batches a/b) ...
+    for (const std::string name : {"one.txt", "two.txt"}) {
+        int error = 0;
+        ASSERT_TRUE(readFileOrErrno(mountPoint() / walked / name, error)) << errnoText(error);
+    }
+    // ... then one file of another directory, never listed: that directory comes whole, at once.
+    const size_t packsBefore = packCount(clone);
+    int error = 0;
+    auto bytes = readFileOrErrno(mountPoint() / "README.md", error);
+    ASSERT_TRUE(bytes.has_value()) << errnoText(error);
+    EXPECT_EQ(*bytes, gitBytes("main", "README.md"));
+    EXPECT_EQ(packCount(clone), packsBefore + 1) << "not one fetch round for the root directory";
+
+    const auto root = blobsOfTree(repo_.dir, "main", false);
+    const auto local = localObjects(clone, "blob");
+    std::set<std::string> missing = without(root, local);
+    missing.erase(kEmptyBlob);
+    EXPECT_TRUE(missing.empty()) << "the first read in the root after a walk did not bring the "
+                                    "root's other blobs:"
+                                 << describeIds(missing);
+    std::set<std::string> read = blobsOfTree(repo_.dir, "main:" + walked, false);
+    read.insert(root.begin(), root.end());
+    const auto overFetched = common(without(blobsOfTree(repo_.dir, "main", true), read), local);
+    EXPECT_TRUE(overFetched.empty())
+        << "the walk fetched blobs of directories it never entered:" << describeIds(overFetched);
 }
 
 TEST_P(LazinessTest, ASecondMountReusesTheCachedClone) {
