@@ -18,6 +18,7 @@
 #include "common/Paths.hpp"
 #include "fs/Filesystem.hpp"
 #include "fs/FuseMount.hpp"
+#include "fs/TreeRefresher.hpp"
 #include "fs/WritableFilesystem.hpp"
 #include "overlay/OverlayStore.hpp"
 #include "store/ObjectStore.hpp"
@@ -180,6 +181,7 @@ int runMountCommand(const MountCommandOptions& options, SignalFd& signals) {
     std::optional<fs::Filesystem> filesystem;
     std::optional<fs::WritableFilesystem> writableFilesystem;
     std::optional<fs::FuseMount> mount;
+    std::optional<fs::TreeRefresher> refresher;
     store::SourceSpec source;
     std::filesystem::path mountpoint;
     try {
@@ -187,6 +189,12 @@ int runMountCommand(const MountCommandOptions& options, SignalFd& signals) {
             source = store::SourceSpec::parse(options.source);
         } catch (const store::StoreError& e) {
             throw NotMounted(e.what());
+        }
+        if (options.tokenFile) {
+            if (source.kind != store::SourceSpec::Kind::Mega) {
+                throw NotMounted("--token-file is for mega+http(s):// sources only");
+            }
+            source.tokenFile = std::filesystem::absolute(*options.tokenFile);
         }
         mountpoint = usableMountpoint(options.mountpoint);
         registry = std::make_unique<store::StoreRegistry>(storeOptions);
@@ -219,6 +227,14 @@ int runMountCommand(const MountCommandOptions& options, SignalFd& signals) {
                 writableFilesystem->attachSession(mount->session());
             } else {
                 mount.emplace(*filesystem, mountOptions);
+                // Only a Mega path at HEAD moves; a pinned revision never changes.
+                if (source.kind == store::SourceSpec::Kind::Mega &&
+                    options.refreshIntervalSeconds > 0 &&
+                    (options.revision.empty() || options.revision == "HEAD")) {
+                    refresher.emplace(*filesystem, mount->session(), options.subPath,
+                                      std::chrono::seconds(options.refreshIntervalSeconds),
+                                      mountpoint.string());
+                }
             }
         } catch (const fs::MountError& e) {
             throw NotMounted(e.what());
@@ -232,6 +248,7 @@ int runMountCommand(const MountCommandOptions& options, SignalFd& signals) {
                  overlay ? " writable, overlay " + overlay->directory().string() : "");
 
     serveUntilDone(*mount, signals);
+    refresher.reset();
     if (writableFilesystem) {
         writableFilesystem->attachSession(nullptr);
     }

@@ -33,6 +33,10 @@ struct MountCommandOptions {
     // has a base commit keeps it (like a worktree's HEAD), whatever revision says.
     bool writable = false;
     std::optional<std::filesystem::path> overlayDir;
+    // Mega sources only: the bearer token file (owner-only mode, as token_file in YAML), and how
+    // often a read-only mount at HEAD polls for upstream changes (0 = never).
+    std::optional<std::filesystem::path> tokenFile;
+    unsigned refreshIntervalSeconds = 60;
 };
 
 // The default overlay folder of a writable foreground mount at mountpoint (canonical path).

@@ -14,8 +14,12 @@
 //    one round trip per file. A failed batch is logged once; lookups then fetch one by one;
 //  - the same batch runs on the second lookup in a directory that needs a missing blob within
 //    listingPrefetchWindow of the first: one `cat` costs one blob, but a reader walking a
-//    directory's files (a build, grep -r, an editor opening a folder) costs two round trips per
-//    directory, not one per file.
+//    directory's files (a build, grep -r, an editor opening a folder) costs two round trips for
+//    that directory, not one per file;
+//  - once such a walk batch ran, the reader is walking the tree: the first lookup that needs a
+//    missing blob in any other directory batches that directory at once, as long as walk batches
+//    follow each other within listingPrefetchWindow. A walk then costs one round trip per
+//    directory; a mount that only ever reads single files still fetches single blobs.
 #include "fs/Filesystem.hpp"
 
 #include <fcntl.h>
@@ -114,7 +118,7 @@ private:
 };
 
 Filesystem::Filesystem(std::shared_ptr<store::ObjectStore> store, const ObjectId& root,
-                       int64_t commitTime, FsOptions options)
+                       int64_t commitTime, const FsOptions& options)
     : store_(std::move(store)),
       options_(options),
       time_{static_cast<time_t>(commitTime), 0},
@@ -201,6 +205,8 @@ void Filesystem::init(fuse_conn_info* conn) {
     want(FUSE_CAP_ASYNC_READ);
     // Contents never change under a mount: nothing to revalidate on attribute refreshes.
     conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+    // Not a want: the kernel offers it, and opendir's ENOSYS takes it (see opendir).
+    kernelOpensDirectories_ = (conn->capable & FUSE_CAP_NO_OPENDIR_SUPPORT) != 0;
     if (!options_.readdirPlus) {
         conn->want &= ~(FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO);
     }
@@ -238,7 +244,12 @@ void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
             return;
         }
         const uint64_t size = entry->isBlob() ? blobSizeForLookup(parent, *tree, *entry) : 0;
-        replyEntry(req, inodes_.lookup(parent, *entry, size));
+        auto info = inodes_.lookupInTree(parent, tree->id(), *entry, size);
+        if (!info) {
+            lookup(req, parent, name);  // a refresh swapped the tree meanwhile: ask the new one
+            return;
+        }
+        replyEntry(req, *info);
     });
 }
 
@@ -253,16 +264,27 @@ void Filesystem::prefetchDirectoryIfWalked(fuse_ino_t dir, const Tree& tree,
                                            const TreeEntry& wanted) {
     std::shared_future<void> running;
     std::promise<void> done;
+    bool walked = false;
     {
         std::lock_guard lock(prefetchMutex_);
         if (auto it = prefetchesInFlight_.find(dir); it != prefetchesInFlight_.end()) {
             running = it->second;
-        } else if (const auto now = std::chrono::steady_clock::now();
-                   inodes_.claimListingPrefetch(dir, now, options_.listingPrefetchWindow) ||
-                   inodes_.claimSecondMissPrefetch(dir, now, options_.listingPrefetchWindow)) {
-            prefetchesInFlight_.emplace(dir, done.get_future().share());
         } else {
-            return;
+            const auto now = std::chrono::steady_clock::now();
+            const auto window = options_.listingPrefetchWindow;
+            const bool listed = inodes_.claimListingPrefetch(dir, now, window);
+            // A reader that has walked one directory's files is walking more (a build, grep -r):
+            // the first miss in the next directory batches it at once, for as long as such
+            // batches keep coming no further than window apart.
+            walked = !listed && (inodes_.claimSecondMissPrefetch(dir, now, window) ||
+                                 (lastWalkBatchAt_ && now - *lastWalkBatchAt_ <= window));
+            if (!listed && !walked) {
+                return;
+            }
+            if (walked) {
+                lastWalkBatchAt_ = now;
+            }
+            prefetchesInFlight_.emplace(dir, done.get_future().share());
         }
     }
     if (running.valid()) {
@@ -281,24 +303,31 @@ void Filesystem::prefetchDirectoryIfWalked(fuse_ino_t dir, const Tree& tree,
         }
     } finish{*this, dir, done};
 
+    // A listing needs every size. A walk reads on from the wanted file in tree order, so its
+    // batch is the next walkPrefetchMaxBlobs missing blobs from there (wrapping around); a miss
+    // past them starts the next batch.
+    const std::vector<TreeEntry>& entries = tree.entries();
+    size_t start = 0;
+    if (walked && &wanted >= entries.data() && &wanted < entries.data() + entries.size()) {
+        start = static_cast<size_t>(&wanted - entries.data());
+    }
+    const size_t limit = walked ? options_.walkPrefetchMaxBlobs : options_.listingPrefetchMaxBlobs;
     std::vector<ObjectId> missing{wanted.id};
     std::unordered_set<ObjectId, store::ObjectIdHash> seen{wanted.id};
-    for (const TreeEntry& e : tree.entries()) {
-        if (missing.size() >= options_.listingPrefetchMaxBlobs) {
-            break;
-        }
+    for (size_t k = 0; k < entries.size() && missing.size() < limit; ++k) {
+        const TreeEntry& e = entries[(start + k) % entries.size()];
         if (e.isBlob() && seen.insert(e.id).second && !store_->hasBlob(e.id)) {
             missing.push_back(e.id);
         }
     }
     try {
         store_->prefetchBlobs(missing);
-        spdlog::debug("/{}: fetched {} blobs in one batch (directory listed or walked)",
-                      describe(dir), missing.size());
+        spdlog::debug("/{}: fetched {} blobs in one batch (directory {})", describe(dir),
+                      missing.size(), walked ? "walked" : "listed");
     } catch (const StoreError& e) {
         spdlog::warn(
-            "/{}: batched fetch of {} blobs for a listing failed ({}); fetching one by one",
-            describe(dir), missing.size(), e.what());
+            "/{}: batched fetch of {} blobs (directory {}) failed ({}); fetching one by one",
+            describe(dir), missing.size(), walked ? "walked" : "listed", e.what());
     }
 }
 
@@ -381,6 +410,15 @@ void Filesystem::release(fuse_req_t req, fuse_file_info* fi) {
     fuse_reply_err(req, 0);
 }
 
+Filesystem::OpenDirectory Filesystem::directoryOf(const InodeInfo& info) {
+    OpenDirectory dir;
+    dir.parent = info.parent;
+    if (info.kind == EntryKind::Directory) {  // a gitlink lists as empty
+        dir.tree = store_->readTree(info.id);
+    }
+    return dir;
+}
+
 void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     guarded(req, "opendir", ino, nullptr, [&] {
         auto info = inodes_.get(ino);
@@ -392,11 +430,14 @@ void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
             fuse_reply_err(req, ENOTDIR);
             return;
         }
-        auto dir = std::make_unique<OpenDirectory>();
-        dir->parent = info->parent;
-        if (info->kind == EntryKind::Directory) {  // a gitlink lists as empty
-            dir->tree = store_->readTree(info->id);
+        if (kernelOpensDirectories_) {
+            // Zero-message opendir: the kernel opens (and releases) directories itself from now
+            // on, with FOPEN_CACHE_DIR | FOPEN_KEEP_CACHE. A warm walk then sends no request
+            // per directory at all; readdir reads the tree through the inode (fh 0).
+            fuse_reply_err(req, ENOSYS);
+            return;
         }
+        auto dir = std::make_unique<OpenDirectory>(directoryOf(*info));
         fi->fh = openDirectories_.add(std::move(dir));
         fi->cache_readdir = 1;  // the kernel keeps the listing; later readdirs never reach us
         fi->keep_cache = 1;
@@ -406,15 +447,16 @@ void Filesystem::opendir(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi) {
     });
 }
 
-fuse_entry_param Filesystem::plusEntry(fuse_ino_t dir, const TreeEntry& entry,
-                                       CountedEntries& counted) {
+fuse_entry_param Filesystem::plusEntry(fuse_ino_t dir, const ObjectId& dirTree,
+                                       const TreeEntry& entry, CountedEntries& counted) {
+    // A listing opened before a refresh shows the old tree: its entries get names only.
     std::optional<InodeInfo> info;
     if (entry.isDirectory()) {
-        info = inodes_.lookup(dir, entry, 0);
+        info = inodes_.lookupInTree(dir, dirTree, entry, 0);
     } else if (auto existing = inodes_.lookupExisting(dir, entry.name)) {
         info = existing;
     } else if (store_->hasBlob(entry.id)) {
-        info = inodes_.lookup(dir, entry, store_->blobSize(entry.id));  // local: no fetch
+        info = inodes_.lookupInTree(dir, dirTree, entry, store_->blobSize(entry.id));  // no fetch
     }
     if (!info) {
         fuse_entry_param e{};  // ino 0: name only; the kernel looks it up when it needs more
@@ -430,7 +472,18 @@ void Filesystem::readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                          bool plus) {
     spdlog::trace("{} {} at {}", plus ? "readdirplus" : "readdir", ino, off);
     guarded(req, plus ? "readdirplus" : "readdir", ino, nullptr, [&] {
-        const OpenDirectory& dir = HandleTable<OpenDirectory>::get(fi->fh);
+        // fh 0: opened by the kernel alone (zero-message opendir). The tree of one id never
+        // changes, so reading it again per call keeps offsets valid across calls.
+        std::optional<OpenDirectory> unopened;
+        if (fi->fh == 0) {
+            auto info = inodes_.get(ino);
+            if (!info) {
+                fuse_reply_err(req, ENOENT);
+                return;
+            }
+            unopened = directoryOf(*info);
+        }
+        const OpenDirectory& dir = unopened ? *unopened : HandleTable<OpenDirectory>::get(fi->fh);
         if (off == 0) {
             inodes_.markListed(ino, std::chrono::steady_clock::now());
         }
@@ -467,7 +520,7 @@ void Filesystem::readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
                 if (entry == nullptr) {
                     e.attr = st;  // "." and "..": no reference counted, as in the kernel
                 } else {
-                    e = plusEntry(ino, *entry, counted);
+                    e = plusEntry(ino, dir.tree->id(), *entry, counted);
                 }
                 needed = fuse_add_direntry_plus(req, out, room, name, &e, i + 1);
                 if (needed > room && e.ino != 0) {
@@ -506,6 +559,73 @@ void Filesystem::statfs(fuse_req_t req) {
     st.f_files = inodes_.size();
     st.f_namemax = kFuseNameMax;
     fuse_reply_statfs(req, &st);
+}
+
+ObjectId Filesystem::rootTree() const {
+    return inodes_.get(FUSE_ROOT_ID)->id;
+}
+
+Invalidations Filesystem::refresh(const ObjectId& newRoot) {
+    // Plan: every live directory whose tree changed, parents first, with both trees. Only the
+    // new trees of those directories are read; an unchanged directory is never asked for.
+    struct Swap {
+        fuse_ino_t ino;
+        ObjectId oldId;
+        std::shared_ptr<const Tree> newTree;
+        std::shared_ptr<const Tree> oldTree;  // null when the store no longer has it
+    };
+    std::vector<Swap> plan;
+    std::unordered_set<fuse_ino_t> planned;
+    std::vector<std::pair<fuse_ino_t, ObjectId>> pending{{FUSE_ROOT_ID, newRoot}};
+    Invalidations out;
+    for (size_t next = 0; next < pending.size(); ++next) {
+        const auto [ino, newId] = pending[next];
+        const auto info = inodes_.get(ino);
+        if (!info || info->kind != EntryKind::Directory || info->id == newId) {
+            continue;
+        }
+        Swap swap{ino, info->id, store_->readTree(newId), nullptr};
+        ++out.directoriesRead;
+        try {
+            swap.oldTree = store_->readTree(info->id);  // usually still in the tree cache
+        } catch (const StoreError&) {
+            // Without it the table is scanned for the directory's children instead.
+        }
+        for (const auto& child : inodes_.liveChildren(ino, swap.oldTree.get())) {
+            const TreeEntry* entry = swap.newTree->find(child.name);
+            if (entry != nullptr && child.kind == EntryKind::Directory &&
+                entry->kind == EntryKind::Directory && entry->id != child.id) {
+                pending.emplace_back(child.ino, entry->id);
+            }
+        }
+        planned.insert(ino);
+        plan.push_back(std::move(swap));
+    }
+    // Apply, parents first. Which names the kernel may hold for a swapped directory: the
+    // detached ones (positive entries), and names new or changed in its tree (negative entries
+    // for names that did not exist) — except the subdirectories kept under their inode.
+    for (const Swap& swap : plan) {
+        const auto detached =
+            inodes_.swapTree(swap.ino, swap.oldId, *swap.newTree, swap.oldTree.get(), planned);
+        if (!detached) {
+            continue;  // forgotten meanwhile
+        }
+        out.inodes.push_back(swap.ino);
+        std::unordered_set<std::string> names(detached->begin(), detached->end());
+        for (const TreeEntry& entry : swap.newTree->entries()) {
+            const TreeEntry* old = swap.oldTree ? swap.oldTree->find(entry.name) : nullptr;
+            if (old == nullptr || old->id != entry.id || old->kind != entry.kind) {
+                names.insert(entry.name);
+            }
+        }
+        for (const auto& name : names) {
+            auto kept = inodes_.peekChild(swap.ino, name);
+            if (!kept || !planned.contains(*kept)) {
+                out.entries.emplace_back(swap.ino, name);
+            }
+        }
+    }
+    return out;
 }
 
 const fuse_lowlevel_ops& Filesystem::operations() {

@@ -5,12 +5,16 @@
 #include <fuse_lowlevel.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "fs/HandleTable.hpp"
 #include "fs/InodeTable.hpp"
@@ -33,14 +37,28 @@ struct FsOptions {
     bool readdirPlus = true;
     // Size-prefetch policy (Filesystem.cpp): a lookup that needs a missing blob's size within
     // this long after its directory was listed, or the second such lookup in a directory within
-    // this long of the first, fetches the directory's missing blobs in one batch of at most
-    // listingPrefetchMaxBlobs ids.
+    // this long of the first, or the first such lookup in a directory within this long of such
+    // a second-lookup batch elsewhere (a reader walking the tree), fetches the directory's
+    // missing blobs in one batch of at most listingPrefetchMaxBlobs ids.
     std::chrono::milliseconds listingPrefetchWindow{10'000};
     size_t listingPrefetchMaxBlobs = 4096;
+    // A batch for a walk (not a listing) holds at most this many ids, the wanted blob and the
+    // missing ones after it in tree order: a walk that reads a few files of a huge directory
+    // (include/linux: 1,400 files) does not wait for all of it.
+    size_t walkPrefetchMaxBlobs = 256;
     // Longest symlink target read (Git allows any blob; Linux allows PATH_MAX).
     size_t maxSymlinkBytes = 4096;
     // statfs: f_blocks in bytes (the mount's share of local disk: the content-cache budget).
     uint64_t reportedCapacityBytes = 0;
+};
+
+// What the kernel must drop after a refresh (fuse_lowlevel_notify_inval_entry/_inode). The
+// caller sends them on its own thread, outside every lock: the kernel may call back into the
+// filesystem while it drops them.
+struct Invalidations {
+    std::vector<std::pair<fuse_ino_t, std::string>> entries;  // (directory, name)
+    std::vector<fuse_ino_t> inodes;                           // swapped directories
+    size_t directoriesRead = 0;                               // new trees read for it
 };
 
 class Filesystem {
@@ -48,7 +66,7 @@ public:
     // root: the tree shown at the mount point. commitTime: seconds since the epoch, shown as
     // every inode's atime/mtime/ctime (one revision, one time).
     Filesystem(std::shared_ptr<store::ObjectStore> store, const store::ObjectId& root,
-               int64_t commitTime, FsOptions options);
+               int64_t commitTime, const FsOptions& options);
     Filesystem(const Filesystem&) = delete;
     Filesystem& operator=(const Filesystem&) = delete;
     ~Filesystem();
@@ -60,6 +78,17 @@ public:
     // Open files and directories the kernel has not released yet.
     [[nodiscard]] size_t openHandles() const { return openFiles_.size() + openDirectories_.size(); }
     [[nodiscard]] store::ObjectStore& store() const { return *store_; }
+    // The tree shown at the mount point now (moves on refresh).
+    [[nodiscard]] store::ObjectId rootTree() const;
+
+    // Shows newRoot from now on, under the same inode numbers: walks down only the directories
+    // whose tree changed and that the kernel knows (live inodes), reads their new trees (the
+    // only store calls), then swaps them in top-down. Unchanged inodes keep their numbers;
+    // removed and changed entries are detached (ENOENT or a new inode on the next lookup; open
+    // files keep their bytes). Throws StoreError when a new tree cannot be read: then nothing
+    // changed, and the next refresh starts over. Call from one thread at a time (the refresh
+    // poll), never from a FUSE handler.
+    Invalidations refresh(const store::ObjectId& newRoot);
 
     // Handlers, one per FUSE operation. Each replies exactly once and never throws: a StoreError
     // becomes its errno (logged once with the path), anything else EIO.
@@ -98,10 +127,12 @@ private:
                                    const store::TreeEntry& wanted);
     // Fills e for one readdirplus entry; e.ino stays 0 (no attributes, no reference) when the
     // entry's size would cost a fetch.
-    fuse_entry_param plusEntry(fuse_ino_t dir, const store::TreeEntry& entry,
-                               CountedEntries& counted);
+    fuse_entry_param plusEntry(fuse_ino_t dir, const store::ObjectId& dirTree,
+                               const store::TreeEntry& entry, CountedEntries& counted);
     // "a/b/c" for log lines (the mount-relative path, walked through live parents).
     [[nodiscard]] std::string describe(fuse_ino_t ino) const;
+    // The listing of a directory inode (reads its tree; a gitlink has none).
+    OpenDirectory directoryOf(const InodeInfo& info);
 
     std::shared_ptr<store::ObjectStore> store_;
     const FsOptions options_;
@@ -111,6 +142,8 @@ private:
     InodeTable inodes_;
     HandleTable<OpenFile> openFiles_;
     HandleTable<OpenDirectory> openDirectories_;
+    // Set by init: the kernel can open directories without asking us (FUSE_CAP_NO_OPENDIR_SUPPORT).
+    std::atomic<bool> kernelOpensDirectories_{false};
 
     // Listing prefetches in flight, per directory inode, so concurrent lookups in one directory
     // wait for its one batch instead of fetching blob by blob beside it. Entries live only while
@@ -118,6 +151,9 @@ private:
     // Lock order: prefetchMutex_ before InodeTable's mutex; never held across a store call.
     std::mutex prefetchMutex_;
     std::unordered_map<fuse_ino_t, std::shared_future<void>> prefetchesInFlight_;
+    // When the last batch for a reader walking files (not for a listing) started; guarded by
+    // prefetchMutex_.
+    std::optional<std::chrono::steady_clock::time_point> lastWalkBatchAt_;
 };
 
 }  // namespace megafuse::fs

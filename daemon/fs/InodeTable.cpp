@@ -23,6 +23,21 @@ InodeInfo InodeTable::infoOf(fuse_ino_t ino, const Inode& inode) {
 
 InodeInfo InodeTable::lookup(fuse_ino_t parent, const store::TreeEntry& entry, uint64_t size) {
     std::lock_guard lock(mutex_);
+    return lookupLocked(parent, entry, size);
+}
+
+std::optional<InodeInfo> InodeTable::lookupInTree(fuse_ino_t parent,
+                                                  const store::ObjectId& parentTree,
+                                                  const store::TreeEntry& entry, uint64_t size) {
+    std::lock_guard lock(mutex_);
+    if (auto it = inodes_.find(parent); it != inodes_.end() && it->second.id != parentTree) {
+        return std::nullopt;
+    }
+    return lookupLocked(parent, entry, size);
+}
+
+InodeInfo InodeTable::lookupLocked(fuse_ino_t parent, const store::TreeEntry& entry,
+                                   uint64_t size) {
     if (auto it = children_.find(ChildKey{parent, entry.name}); it != children_.end()) {
         Inode& inode = inodes_.at(it->second);
         ++inode.nlookup;
@@ -110,7 +125,9 @@ void InodeTable::eraseIfUnused(fuse_ino_t ino) {
             return;
         }
         const fuse_ino_t parent = it->second.parent;
-        children_.erase(ChildKey{parent, it->second.name});
+        if (!it->second.detached) {  // a detached inode's name may belong to another by now
+            children_.erase(ChildKey{parent, it->second.name});
+        }
         inodes_.erase(it);
         auto parentIt = inodes_.find(parent);
         if (parentIt == inodes_.end()) {
@@ -119,6 +136,62 @@ void InodeTable::eraseIfUnused(fuse_ino_t ino) {
         --parentIt->second.liveChildren;
         ino = parent;
     }
+}
+
+std::vector<fuse_ino_t> InodeTable::childrenLocked(fuse_ino_t dir, const store::Tree* names) const {
+    std::vector<fuse_ino_t> children;
+    if (names != nullptr) {
+        for (const store::TreeEntry& entry : names->entries()) {
+            if (auto it = children_.find(ChildKey{dir, entry.name}); it != children_.end()) {
+                children.push_back(it->second);
+            }
+        }
+        return children;
+    }
+    for (const auto& [ino, inode] : inodes_) {
+        if (ino != FUSE_ROOT_ID && inode.parent == dir && !inode.detached) {
+            children.push_back(ino);
+        }
+    }
+    return children;
+}
+
+std::vector<InodeTable::LiveChild> InodeTable::liveChildren(fuse_ino_t dir,
+                                                            const store::Tree* names) const {
+    std::lock_guard lock(mutex_);
+    std::vector<LiveChild> children;
+    for (fuse_ino_t ino : childrenLocked(dir, names)) {
+        const Inode& inode = inodes_.at(ino);
+        children.push_back(LiveChild{ino, inode.name, inode.id, inode.kind});
+    }
+    return children;
+}
+
+std::optional<std::vector<std::string>> InodeTable::swapTree(
+    fuse_ino_t dir, const store::ObjectId& expected, const store::Tree& newTree,
+    const store::Tree* oldTree, const std::unordered_set<fuse_ino_t>& keep) {
+    std::lock_guard lock(mutex_);
+    auto dirIt = inodes_.find(dir);
+    if (dirIt == inodes_.end() || dirIt->second.id != expected) {
+        return std::nullopt;
+    }
+    std::vector<std::string> detached;
+    for (fuse_ino_t ino : childrenLocked(dir, oldTree)) {
+        Inode& inode = inodes_.at(ino);
+        const store::TreeEntry* entry = newTree.find(inode.name);
+        if (entry != nullptr && entry->kind == inode.kind &&
+            (entry->id == inode.id || keep.contains(ino))) {
+            continue;
+        }
+        children_.erase(ChildKey{dir, inode.name});
+        inode.detached = true;
+        detached.push_back(inode.name);
+    }
+    dirIt->second.id = newTree.id();
+    // The listing-prefetch bookkeeping described the old listing.
+    dirIt->second.listingPrefetchClaimed = true;
+    dirIt->second.missesInBurst = 0;
+    return detached;
 }
 
 std::optional<std::string> InodeTable::symlinkTarget(fuse_ino_t ino) const {

@@ -13,6 +13,8 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
+#include <vector>
 
 #include "fs/InodeNames.hpp"
 #include "store/ObjectId.hpp"
@@ -54,6 +56,11 @@ public:
     // ignored for an existing one (the tree is immutable: it is the same blob).
     InodeInfo lookup(fuse_ino_t parent, const store::TreeEntry& entry, uint64_t size);
 
+    // Like lookup, for an entry read from the tree parentTree: nullopt (nothing made) when a
+    // refresh has given parent another tree since, so no entry of an old tree gets a name.
+    std::optional<InodeInfo> lookupInTree(fuse_ino_t parent, const store::ObjectId& parentTree,
+                                          const store::TreeEntry& entry, uint64_t size);
+
     // Like lookup, but only when the inode already exists: no tree read, no size needed.
     std::optional<InodeInfo> lookupExisting(fuse_ino_t parent, std::string_view name);
 
@@ -67,6 +74,31 @@ public:
     // Drops nlookup references (FUSE forget). An inode with no references and no live children
     // is erased, then its parent is reconsidered. The root is never erased.
     void forget(fuse_ino_t ino, uint64_t nlookup);
+
+    // --- refresh (a mount whose revision moves upstream; Filesystem::refresh)
+
+    // A named child of a directory, as the table holds it.
+    struct LiveChild {
+        fuse_ino_t ino = 0;
+        std::string name;
+        store::ObjectId id;
+        store::EntryKind kind = store::EntryKind::Directory;
+    };
+    // The named children of dir. With names (the directory's tree as the table shows it) only
+    // its names are looked up, a hash lookup each; without, the whole table is scanned.
+    [[nodiscard]] std::vector<LiveChild> liveChildren(fuse_ino_t dir,
+                                                      const store::Tree* names) const;
+    // Gives directory dir the tree newTree if it still shows expected (nullopt otherwise). Each
+    // named child is compared with newTree's entry of its name: unchanged ones stay, and so do
+    // subdirectories in keep (the caller swaps their trees next); every other one (removed,
+    // other bytes, other kind) is detached: it keeps its number for the kernel's references and
+    // open files, but its name leads to a new lookup in newTree. Returns the detached names.
+    // oldTree: as for liveChildren.
+    std::optional<std::vector<std::string>> swapTree(fuse_ino_t dir,
+                                                     const store::ObjectId& expected,
+                                                     const store::Tree& newTree,
+                                                     const store::Tree* oldTree,
+                                                     const std::unordered_set<fuse_ino_t>& keep);
 
     // Symlink targets are read once per inode (the kernel also caches them: CACHE_SYMLINKS).
     [[nodiscard]] std::optional<std::string> symlinkTarget(fuse_ino_t ino) const;
@@ -102,6 +134,7 @@ private:
         uint64_t size = 0;
         uint64_t nlookup = 0;
         uint32_t liveChildren = 0;  // children still in the table keep their parent alive
+        bool detached = false;      // a refresh took its name away (no children_ key)
         std::optional<std::string> symlinkTarget;
         std::chrono::steady_clock::time_point listedAt{};  // last readdir; epoch = never
         bool listingPrefetchClaimed = true;
@@ -121,6 +154,11 @@ private:
     };
 
     static InodeInfo infoOf(fuse_ino_t ino, const Inode& inode);
+    // lookup's work; caller holds mutex_.
+    InodeInfo lookupLocked(fuse_ino_t parent, const store::TreeEntry& entry, uint64_t size);
+    // The named children of dir; caller holds mutex_.
+    [[nodiscard]] std::vector<fuse_ino_t> childrenLocked(fuse_ino_t dir,
+                                                         const store::Tree* names) const;
     // Erases ino and then any ancestor it was the last thing keeping. Caller holds mutex_.
     void eraseIfUnused(fuse_ino_t ino);
 

@@ -185,7 +185,9 @@ std::string readTokenFile(const std::filesystem::path& file) {
                                                    std::to_string(kMaxTokenBytes) + " bytes");
     }
     text.resize(got);
-    text = text.substr(0, text.find('\n'));
+    if (const auto end = text.find('\n'); end != std::string::npos) {
+        text.resize(end);
+    }
     const auto first = text.find_first_not_of(" \t\r");
     const auto last = text.find_last_not_of(" \t\r");
     if (first == std::string::npos) {
@@ -692,6 +694,36 @@ std::string MegaObjectStore::readBlob(const ObjectId& id, size_t maxBytes) {
     }
     bytes.resize(got);
     return bytes;
+}
+
+std::optional<ObjectId> MegaObjectStore::changedTree(std::string_view subPath,
+                                                     const ObjectId& shown) {
+    const std::string path = fullPath(subPath);
+    if (path != "/") {
+        const auto hash = directoryHash(subPath);
+        if (!hash) {
+            throw StoreError(StoreErrc::NotFound,
+                             "path '" + path + "' no longer exists in " + displayName_);
+        }
+        if (*hash == shown) {
+            return std::nullopt;
+        }
+    } else {
+        std::optional<ObjectId> before;
+        {
+            std::lock_guard lock(mutex_);
+            before = latestCommit_;
+        }
+        if (before && fetchLatestCommit() == *before) {
+            return std::nullopt;
+        }
+    }
+    if (path != "/") {
+        fetchLatestCommit();  // the new commit's time, and treeAtPath's check of the latest
+    }
+    const ObjectId tree =
+        flights_->paths.run(path, [&] { return fetchTree(path, std::nullopt); })->id();
+    return tree == shown ? std::nullopt : std::optional<ObjectId>(tree);
 }
 
 std::optional<ObjectId> MegaObjectStore::directoryHash(std::string_view subPath) {

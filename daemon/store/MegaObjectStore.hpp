@@ -52,6 +52,10 @@ public:
     std::string readBlob(const ObjectId& id, size_t maxBytes) override;
     [[nodiscard]] StoreStats stats() const override;
     [[nodiscard]] std::string describe() const override;
+    // dir-hash of the mounted directory (latest-commit for the monorepo's root, which has no
+    // parent to list it); only when that differs from shown: latest-commit, then the directory's
+    // tree by path (verified, cached, its subdirectories' paths recorded for readTree).
+    std::optional<ObjectId> changedTree(std::string_view subPath, const ObjectId& shown) override;
 
     // The `dir-hash` of a directory below the mount path ("" = the mount path itself): Mega's
     // id of that directory's tree, which changes when anything below it changes. Refresh polls

@@ -10,6 +10,11 @@ namespace {
 
 }  // namespace
 
+std::optional<ObjectId> ObjectStore::changedTree(std::string_view /*subPath*/,
+                                                 const ObjectId& /*shown*/) {
+    unsupported(*this, "tell whether its tree moved upstream");
+}
+
 ObjectId ObjectStore::writeBlob(std::string_view /*bytes*/) {
     unsupported(*this, "write objects");
 }

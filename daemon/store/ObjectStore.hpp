@@ -9,6 +9,7 @@
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "common/UniqueFd.hpp"
+#include "store/CloneProgress.hpp"
 #include "store/ObjectId.hpp"
 #include "store/StoreError.hpp"
 #include "store/Tree.hpp"
@@ -106,6 +108,12 @@ public:
 
     [[nodiscard]] virtual StoreStats stats() const = 0;
 
+    // Refresh of a source whose revision moves upstream (a Mega path mounted at HEAD): the tree
+    // at subPath of the latest upstream commit when it is not `shown`, nullopt while unchanged.
+    // Cheap when nothing changed (Mega: one dir-hash request); a mount's refresh poll asks it.
+    // A source that cannot tell throws StoreError(Unsupported), which is what the default does.
+    virtual std::optional<ObjectId> changedTree(std::string_view subPath, const ObjectId& shown);
+
     // --- writing (writable mounts). New objects go into the local object database (the
     // source repository itself, or the partial clone); nothing reaches a server before push().
     // A store that cannot write throws StoreError(Unsupported), which is what these defaults do.
@@ -165,9 +173,22 @@ public:
     StoreRegistry(const StoreRegistry&) = delete;
     StoreRegistry& operator=(const StoreRegistry&) = delete;
 
-    // Opens (cloning on first use) the store for a source; the same source gives the same store
-    // while anyone holds it. Blocking: a first clone can take a while. Throws StoreError.
-    std::shared_ptr<ObjectStore> open(const SourceSpec& source);
+    // What one mount asks of its source's store.
+    struct Request {
+        // The mount's fetch_timeout and fetch_concurrency; nullopt: the registry's options.
+        std::optional<std::chrono::milliseconds> fetchTimeout;
+        std::optional<size_t> fetchConcurrency;
+        // Hears a first clone's progress (git's receiving and resolving phases).
+        std::function<void(const CloneProgressUpdate& update)> cloneProgress;
+    };
+
+    // Opens (cloning on first use) the store for a source; the same source with the same fetch
+    // limits gives the same store while anyone holds it. Mounts asking other limits get a store
+    // of their own (its own fetch queue and workers) over the same clone and the same caches,
+    // so each mount's readers wait as long as that mount says. Blocking: a first clone can
+    // take a while. Throws StoreError.
+    std::shared_ptr<ObjectStore> open(const SourceSpec& source, const Request& request);
+    std::shared_ptr<ObjectStore> open(const SourceSpec& source) { return open(source, {}); }
 
     [[nodiscard]] const StoreOptions& options() const;
 

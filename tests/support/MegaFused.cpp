@@ -47,6 +47,7 @@ std::vector<std::string> MountRequest::commandLine() const {
     if (allowOther) {
         argv.emplace_back("--allow-other");
     }
+    argv.insert(argv.end(), extraArguments.begin(), extraArguments.end());
     return argv;
 }
 

@@ -34,6 +34,8 @@ struct MountRequest {
     bool writable = false;
     std::filesystem::path overlayDir;
     bool allowOther = false;  // `--allow-other`
+    // Appended as they are (options one suite needs, such as `--refresh-interval 1`).
+    std::vector<std::string> extraArguments;
 
     // The command line, binary first.
     [[nodiscard]] std::vector<std::string> commandLine() const;

@@ -19,7 +19,7 @@ namespace megafuse::test {
 namespace {
 
 std::filesystem::path scriptPath() {
-    return std::filesystem::path(__FILE__).parent_path() / "mega-standin.py";
+    return MEGA_STANDIN_SCRIPT;
 }
 
 const char* faultName(MegaStandIn::Fault fault) {

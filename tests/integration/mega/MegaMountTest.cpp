@@ -11,9 +11,11 @@
 #include <cstring>
 #include <fstream>
 #include <set>
+#include <thread>
 
 #include "../MountFixture.hpp"
 #include "support/MegaStandIn.hpp"
+#include "support/RepoBuilder.hpp"
 #include "support/TreeCompare.hpp"
 
 namespace megafuse::test {
@@ -34,6 +36,28 @@ protected:
 
     [[nodiscard]] std::string source(const std::string& megaPath = "/") const {
         return "mega+" + server_->baseUrl() + megaPath;
+    }
+
+    // A new commit on main (the branch the stand-in serves): a/b/one.txt gets new bytes,
+    // a/b/two.txt goes, a/b/added.txt comes; a/b/c and everything else stay as they are.
+    std::string moveUpstream() {
+        RepoBuilder builder(repo_.dir);  // re-initializes in place; the index holds main's tree
+        builder.writeFile("a/b/one.txt", "a/b/one.txt: changed upstream\n");
+        builder.remove("a/b/two.txt");
+        builder.writeFile("a/b/added.txt", "a/b/added.txt: added upstream\n");
+        return builder.commit("upstream moves");
+    }
+
+    // `--refresh-interval 1` on a read-only mount of /a.
+    MountRequest movingRequest(std::optional<std::string> revision = std::nullopt) const {
+        auto req = request(source("/a"), std::move(revision));
+        req.extraArguments = {"--refresh-interval", "1"};
+        return req;
+    }
+
+    static ino_t inodeOf(const std::filesystem::path& path) {
+        struct stat st {};
+        return ::stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
     }
 
     std::unique_ptr<MegaStandIn> server_;
@@ -153,6 +177,88 @@ TEST_F(MegaMountTest, AWritableMountKeepsChangesInItsOverlay) {
     EXPECT_EQ(*bytes, gitBytes(SampleRepo::kMainBranch, "README.md"));
     auto stopped = daemon->stop();
     EXPECT_EQ(stopped.status, 0) << describeStatus(stopped.status);
+}
+
+TEST_F(MegaMountTest, AMountAtHeadShowsUpstreamChangesAndReadsOnlyChangedDirectories) {
+    auto daemon = mount(movingRequest());
+    int error = 0;
+    ASSERT_EQ(readFileOrErrno(mountPoint() / "b/one.txt", error),
+              gitBytes(SampleRepo::kMainBranch, "a/b/one.txt"))
+        << errnoText(error);
+    ASSERT_TRUE(readFileOrErrno(mountPoint() / "b/two.txt", error)) << errnoText(error);
+    ASSERT_TRUE(readFileOrErrno(mountPoint() / "b/c/d/deep.txt", error)) << errnoText(error);
+    struct stat st {};
+    EXPECT_NE(::stat((mountPoint() / "b/added.txt").c_str(), &st), 0);  // a cached negative
+    const ino_t dirB = inodeOf(mountPoint() / "b");
+    const ino_t dirC = inodeOf(mountPoint() / "b/c");
+    const ino_t deep = inodeOf(mountPoint() / "b/c/d/deep.txt");
+    ASSERT_NE(dirC, 0U);
+
+    const std::string moved = moveUpstream();
+    server_->resetStats();
+    server_->setRef(moved);
+    ASSERT_TRUE(daemon->waitForLog("refreshed to tree", std::chrono::seconds(30))) << daemon->log();
+
+    EXPECT_EQ(readFileOrErrno(mountPoint() / "b/one.txt", error), "a/b/one.txt: changed upstream\n")
+        << errnoText(error);
+    EXPECT_FALSE(readFileOrErrno(mountPoint() / "b/two.txt", error));
+    EXPECT_EQ(error, ENOENT) << errnoText(error);
+    EXPECT_EQ(readFileOrErrno(mountPoint() / "b/added.txt", error),
+              "a/b/added.txt: added upstream\n")
+        << errnoText(error);
+    EXPECT_EQ(readFileOrErrno(mountPoint() / "b/c/d/deep.txt", error),
+              gitBytes(SampleRepo::kMainBranch, "a/b/c/d/deep.txt"));
+    // Unchanged and swapped directories keep their inode numbers.
+    EXPECT_EQ(inodeOf(mountPoint() / "b"), dirB);
+    EXPECT_EQ(inodeOf(mountPoint() / "b/c"), dirC);
+    EXPECT_EQ(inodeOf(mountPoint() / "b/c/d/deep.txt"), deep);
+
+    const auto stats = server_->stats();
+    EXPECT_GE(stats.count("/api/v1/tree/dir-hash"), 1);
+    for (const auto& path : stats.treePaths) {
+        EXPECT_TRUE(path == "/a" || path == "/a/b") << "asked again for unchanged " << path;
+    }
+    EXPECT_EQ(std::set<std::string>(stats.blobIds.begin(), stats.blobIds.end()),
+              (std::set<std::string>{blobId(moved, "a/b/one.txt"), blobId(moved, "a/b/added.txt")}))
+        << "only the new files' bytes";
+    auto stopped = daemon->stop();
+    EXPECT_EQ(stopped.status, 0) << describeStatus(stopped.status);
+}
+
+TEST_F(MegaMountTest, APinnedRevisionNeverChanges) {
+    auto daemon = mount(movingRequest(repo_.mainCommit));
+    int error = 0;
+    ASSERT_TRUE(readFileOrErrno(mountPoint() / "b/one.txt", error)) << errnoText(error);
+    server_->resetStats();
+    server_->setRef(moveUpstream());
+    // Three refresh intervals of a moving mount: a pinned one must not have asked at all.
+    std::this_thread::sleep_for(std::chrono::seconds(3));
+    EXPECT_EQ(readFileOrErrno(mountPoint() / "b/one.txt", error),
+              gitBytes(repo_.mainCommit, "a/b/one.txt"));
+    EXPECT_EQ(readFileOrErrno(mountPoint() / "b/two.txt", error),
+              gitBytes(repo_.mainCommit, "a/b/two.txt"))
+        << errnoText(error);
+    EXPECT_EQ(server_->stats().count("/api/v1/tree/dir-hash"), 0);
+    EXPECT_EQ(daemon->log().find("refreshed"), std::string::npos) << daemon->log();
+}
+
+TEST_F(MegaMountTest, ATokenFileGivenOnTheCommandLineIsSent) {
+    const auto tokenFile = dir_ / "token";
+    {
+        std::ofstream out(tokenFile);
+        out << "s3cret-token\n";
+    }
+    std::filesystem::permissions(
+        tokenFile, std::filesystem::perms::owner_read | std::filesystem::perms::owner_write);
+    server_->requireToken("s3cret-token");
+    auto req = request(source());
+    req.extraArguments = {"--token-file", tokenFile.string()};
+    auto daemon = mount(req);
+    int error = 0;
+    EXPECT_EQ(readFileOrErrno(mountPoint() / "README.md", error),
+              gitBytes(SampleRepo::kMainBranch, "README.md"))
+        << errnoText(error);
+    EXPECT_EQ(daemon->log().find("s3cret-token"), std::string::npos);
 }
 
 TEST_F(MegaMountTest, AnUnreachableServerFailsTheMountWithAMessage) {

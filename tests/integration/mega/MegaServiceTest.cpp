@@ -2,13 +2,18 @@
 // the Mega stand-in: a mount with a 0600 token file serves the repository; a token file others
 // can read fails that mount alone, with a LastError naming the file and its mode, and the token
 // appears in no message or log; an unreachable server fails its mount alone with a LastError.
+// A mount at HEAD with refresh_interval follows its path when the server moves.
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+#include <chrono>
 #include <fstream>
+#include <thread>
 
 #include "../service/ServiceFixture.hpp"
 #include "support/MegaStandIn.hpp"
+#include "support/RepoBuilder.hpp"
 #include "support/TempDir.hpp"
 
 namespace megafuse::test {
@@ -38,13 +43,14 @@ protected:
     }
 
     std::string megaMount(const std::string& name, const std::string& path,
-                          const std::filesystem::path& token, std::string baseUrl = {}) {
+                          const std::filesystem::path& token, std::string baseUrl = {},
+                          const std::string& moreSource = {}) {
         std::filesystem::create_directories(mountpointOf(name));
         if (baseUrl.empty()) {
             baseUrl = server_->baseUrl();
         }
         return "  - name: " + name + "\n    source: {mega: \"" + baseUrl + "\", path: \"" + path +
-               "\", token_file: \"" + token.string() + "\"}\n    mountpoint: \"" +
+               "\", token_file: \"" + token.string() + "\"" + moreSource + "}\n    mountpoint: \"" +
                mountpointOf(name).string() + "\"\n";
     }
 
@@ -78,6 +84,32 @@ TEST_F(MegaServiceTest, ATokenFileMustBeOwnerOnlyAndTheTokenIsNeverShown) {
     for (const auto& header : server_->stats().authorization) {
         EXPECT_EQ(header, std::string("Bearer ") + kToken);
     }
+}
+
+TEST_F(MegaServiceTest, AMountAtHeadFollowsItsPathUpstream) {
+    writeRawConfig(
+        "cache_dir: \"" + (temp_->path() / "cache").string() + "\"\nstate_dir: \"" +
+        (temp_->path() / "state").string() + "\"\nlog_level: debug\nmounts:\n" +
+        megaMount("follow", "/dir", tokenFile("token", 0600), {}, ", refresh_interval: 1s"));
+    startDaemon();
+    ASSERT_EQ(stateOf("follow"), "mounted");
+    EXPECT_EQ(readFile(mountpointOf("follow") / "a.txt"), "file a\n");
+    EXPECT_EQ(readFile(mountpointOf("follow") / "b.txt"), "file b\n");
+
+    RepoBuilder repo(repoDir());  // re-initializes in place; the index holds main's tree
+    repo.writeFile("dir/a.txt", "file a, moved upstream\n");
+    repo.remove("dir/b.txt");
+    server_->setRef(repo.commit("main: moved upstream"));
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+    while (daemonLog().find("refreshed to tree") == std::string::npos &&
+           std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    ASSERT_NE(daemonLog().find("refreshed to tree"), std::string::npos) << daemonLog();
+    EXPECT_EQ(readFile(mountpointOf("follow") / "a.txt"), "file a, moved upstream\n");
+    struct stat st {};
+    EXPECT_NE(::stat((mountpointOf("follow") / "b.txt").c_str(), &st), 0);
+    EXPECT_EQ(errno, ENOENT);
 }
 
 }  // namespace

@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <map>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -187,6 +189,76 @@ TEST(InodeTableTest, ConcurrentLookupsAndForgetsBalance) {
         thread.join();
     }
     EXPECT_EQ(table.size(), 1U);
+}
+
+// Refresh: a directory gets a new tree under its inode number.
+class InodeTableSwapTest : public ::testing::Test {
+protected:
+    InodeTableSwapTest()
+        : oldRoot_(idOf(1),
+                   {entry("keep.txt", EntryKind::Regular, 2),
+                    entry("changed.txt", EntryKind::Regular, 3),
+                    entry("gone.txt", EntryKind::Regular, 4), entry("d", EntryKind::Directory, 5),
+                    entry("kind", EntryKind::Directory, 9)}),
+          newRoot_(
+              idOf(10),
+              {entry("keep.txt", EntryKind::Regular, 2),
+               entry("changed.txt", EntryKind::Regular, 6), entry("d", EntryKind::Directory, 7),
+               entry("kind", EntryKind::Regular, 9), entry("added", EntryKind::Regular, 8)}) {
+        for (const auto& e : oldRoot_.entries()) {
+            inos_[e.name] = table_.lookup(FUSE_ROOT_ID, e, 1).ino;
+        }
+    }
+
+    InodeTable table_{idOf(1)};
+    store::Tree oldRoot_;
+    store::Tree newRoot_;
+    std::map<std::string, fuse_ino_t> inos_;
+};
+
+TEST_F(InodeTableSwapTest, UnchangedAndKeptDirectoriesStayTheRestIsDetached) {
+    auto detached = table_.swapTree(FUSE_ROOT_ID, idOf(1), newRoot_, &oldRoot_, {inos_["d"]});
+    ASSERT_TRUE(detached);
+    EXPECT_EQ(std::set<std::string>(detached->begin(), detached->end()),
+              (std::set<std::string>{"changed.txt", "gone.txt", "kind"}));
+    EXPECT_EQ(table_.get(FUSE_ROOT_ID)->id, idOf(10));
+    EXPECT_EQ(table_.peekChild(FUSE_ROOT_ID, "keep.txt"), inos_["keep.txt"]);
+    EXPECT_EQ(table_.peekChild(FUSE_ROOT_ID, "d"), inos_["d"]);
+    EXPECT_EQ(table_.peekChild(FUSE_ROOT_ID, "changed.txt"), std::nullopt);
+    EXPECT_EQ(table_.peekChild(FUSE_ROOT_ID, "gone.txt"), std::nullopt);
+    // A detached inode lives on for the kernel's references, with its old blob.
+    EXPECT_EQ(table_.get(inos_["changed.txt"])->id, idOf(3));
+
+    const auto fresh = table_.lookup(FUSE_ROOT_ID, entry("changed.txt", EntryKind::Regular, 6), 1);
+    EXPECT_NE(fresh.ino, inos_["changed.txt"]);
+    table_.forget(inos_["changed.txt"], 1);  // the old one goes; the name stays the new one's
+    EXPECT_FALSE(table_.get(inos_["changed.txt"]));
+    EXPECT_EQ(table_.peekChild(FUSE_ROOT_ID, "changed.txt"), fresh.ino);
+}
+
+TEST_F(InodeTableSwapTest, WithoutTheOldTreeTheTableIsScanned) {
+    auto detached = table_.swapTree(FUSE_ROOT_ID, idOf(1), newRoot_, nullptr, {});
+    ASSERT_TRUE(detached);
+    EXPECT_EQ(std::set<std::string>(detached->begin(), detached->end()),
+              (std::set<std::string>{"changed.txt", "gone.txt", "kind", "d"}));
+    EXPECT_EQ(table_.liveChildren(FUSE_ROOT_ID, nullptr).size(), 1U);  // keep.txt
+}
+
+TEST_F(InodeTableSwapTest, AStaleExpectationSwapsNothing) {
+    EXPECT_FALSE(table_.swapTree(FUSE_ROOT_ID, idOf(99), newRoot_, &oldRoot_, {}));
+    EXPECT_EQ(table_.get(FUSE_ROOT_ID)->id, idOf(1));
+    EXPECT_EQ(table_.peekChild(FUSE_ROOT_ID, "gone.txt"), inos_["gone.txt"]);
+}
+
+TEST_F(InodeTableSwapTest, LookupsFromTheOldTreeMakeNothingAfterASwap) {
+    ASSERT_TRUE(table_.swapTree(FUSE_ROOT_ID, idOf(1), newRoot_, &oldRoot_, {}));
+    EXPECT_FALSE(
+        table_.lookupInTree(FUSE_ROOT_ID, idOf(1), entry("gone.txt", EntryKind::Regular, 4), 1));
+    EXPECT_EQ(table_.peekChild(FUSE_ROOT_ID, "gone.txt"), std::nullopt);
+    auto added =
+        table_.lookupInTree(FUSE_ROOT_ID, idOf(10), entry("added", EntryKind::Regular, 8), 1);
+    ASSERT_TRUE(added);
+    EXPECT_EQ(added->id, idOf(8));
 }
 
 }  // namespace

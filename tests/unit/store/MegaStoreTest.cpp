@@ -352,5 +352,46 @@ TEST_F(MegaStoreTest, DirectoryHashChangesWhenSomethingBelowChanges) {
     EXPECT_EQ(store.resolveCommit("HEAD").hex(), repo_.olderCommit);
 }
 
+TEST_F(MegaStoreTest, ChangedTreeAsksDirHashOnlyUntilThePathMoves) {
+    auto registry = makeRegistry();
+    auto store = open(*registry, "/a");
+    const ObjectId shown = store->treeAtPath(store->resolveCommit("HEAD"), "");
+    server_.resetStats();
+    EXPECT_EQ(store->changedTree("", shown), std::nullopt);
+    EXPECT_EQ(store->changedTree("b", idOf(repo_.dir, "main:a/b")), std::nullopt);
+    auto stats = server_.stats();
+    EXPECT_EQ(stats.count("/api/v1/tree/dir-hash"), 2);
+    EXPECT_EQ(stats.counts.size(), 1U) << "nothing but dir-hash while nothing moved";
+
+    server_.setRef(repo_.olderCommit);
+    const auto moved = store->changedTree("", shown);
+    ASSERT_TRUE(moved);
+    EXPECT_EQ(*moved, idOf(repo_.dir, repo_.olderCommit + ":a"));
+    // The new tree and its subdirectories are readable by id: their paths were recorded.
+    const auto tree = store->readTree(*moved);
+    ASSERT_NE(tree->find("b"), nullptr);
+    EXPECT_EQ(store->readTree(tree->find("b")->id)->id(),
+              idOf(repo_.dir, repo_.olderCommit + ":a/b"));
+    EXPECT_EQ(store->resolveCommit("HEAD").hex(), repo_.olderCommit);
+    EXPECT_EQ(store->changedTree("", *moved), std::nullopt);
+}
+
+TEST_F(MegaStoreTest, ChangedTreeOfTheMonorepoRootComparesTheLatestCommit) {
+    auto registry = makeRegistry();
+    auto store = open(*registry);
+    const ObjectId shown = store->treeAtPath(store->resolveCommit("HEAD"), "");
+    EXPECT_EQ(store->changedTree("", shown), std::nullopt);
+    server_.setRef(repo_.olderCommit);
+    EXPECT_EQ(store->changedTree("", shown), idOf(repo_.dir, repo_.olderCommit + "^{tree}"));
+}
+
+TEST_F(MegaStoreTest, ChangedTreeOfAPathThatWentAwayIsNotFound) {
+    auto registry = makeRegistry();
+    auto store = open(*registry, "/new");
+    const ObjectId shown = store->treeAtPath(store->resolveCommit("HEAD"), "");
+    server_.setRef(repo_.olderCommit);  // new/ was added on main, after olderCommit
+    EXPECT_EQ(codeOf([&] { store->changedTree("", shown); }), StoreErrc::NotFound);
+}
+
 }  // namespace
 }  // namespace megafuse::store
