@@ -67,4 +67,30 @@ ConfigDiff diffConfigs(const Config& before, const Config& after) {
     return diff;
 }
 
+std::vector<std::string> changedGlobalKeys(const GlobalSettings& before,
+                                           const GlobalSettings& after) {
+    std::vector<std::string> keys;
+    auto compare = [&](const char* key, const auto& a, const auto& b) {
+        if (!(a == b)) {
+            keys.emplace_back(key);
+        }
+    };
+    compare("cache_dir", before.cacheDir, after.cacheDir);
+    compare("state_dir", before.stateDir, after.stateDir);
+    compare("log_level", before.logLevel, after.logLevel);
+    compare("content_cache_size", before.contentCacheBytes, after.contentCacheBytes);
+    compare("tree_cache_size", before.treeCacheBytes, after.treeCacheBytes);
+    compare("fetch_timeout", before.fetchTimeout, after.fetchTimeout);
+    compare("fetch_concurrency", before.fetchConcurrency, after.fetchConcurrency);
+    compare("fetch_batch_max", before.fetchBatchMax, after.fetchBatchMax);
+    compare("attr_timeout", before.attrTimeout, after.attrTimeout);
+    compare("worker_threads", before.workerThreads, after.workerThreads);
+    compare("max_mounts", before.maxMounts, after.maxMounts);
+    compare("max_queued_operations", before.maxQueuedOperations, after.maxQueuedOperations);
+    compare("max_diff_bytes", before.maxDiffBytes, after.maxDiffBytes);
+    compare("push_timeout", before.pushTimeout, after.pushTimeout);
+    compare("author", before.author, after.author);
+    return keys;
+}
+
 }  // namespace megafuse::config

@@ -30,6 +30,19 @@ inline constexpr size_t kMaxFetchBatchMax = 100'000;
 inline constexpr std::chrono::milliseconds kMinAttrTimeout{0};
 inline constexpr std::chrono::milliseconds kMaxAttrTimeout = std::chrono::hours(24);
 inline constexpr size_t kMaxMountNameLength = 64;
+// Mega refresh poll: 0 = off, else from kMinRefreshInterval (a server is not a busy loop).
+inline constexpr std::chrono::milliseconds kMinRefreshInterval = std::chrono::seconds(1);
+inline constexpr std::chrono::milliseconds kMaxRefreshInterval = std::chrono::hours(24);
+inline constexpr size_t kMinWorkerThreads = 1;
+inline constexpr size_t kMaxWorkerThreads = 64;
+inline constexpr size_t kMinMaxMounts = 1;
+inline constexpr size_t kMaxMaxMounts = 4096;
+inline constexpr size_t kMinMaxQueuedOperations = 1;
+inline constexpr size_t kMaxMaxQueuedOperations = 4096;
+inline constexpr uint64_t kMinMaxDiffBytes = 64ULL << 10U;
+inline constexpr uint64_t kMaxMaxDiffBytes = 4ULL << 30U;
+inline constexpr std::chrono::milliseconds kMinPushTimeout = std::chrono::seconds(1);
+inline constexpr std::chrono::milliseconds kMaxPushTimeout = std::chrono::hours(24);
 
 // Commit author for writable mounts; when absent the overlay asks git config.
 struct Author {
@@ -51,6 +64,11 @@ struct GlobalSettings {
     size_t fetchConcurrency = 2;                                        // fetch_concurrency
     size_t fetchBatchMax = 4096;                                        // fetch_batch_max
     std::chrono::milliseconds attrTimeout = std::chrono::hours(1);      // attr_timeout
+    size_t workerThreads = 4;                                           // worker_threads
+    size_t maxMounts = 256;                                             // max_mounts
+    size_t maxQueuedOperations = 64;                                    // max_queued_operations
+    uint64_t maxDiffBytes = 64ULL << 20U;                               // max_diff_bytes
+    std::chrono::milliseconds pushTimeout = std::chrono::minutes(10);   // push_timeout
     std::optional<Author> author;                                       // author
 
     bool operator==(const GlobalSettings&) const = default;
@@ -71,6 +89,8 @@ struct SourceConfig {
     std::string megaPath = "/";       // Mega: the repository's path inside the monorepo
     std::filesystem::path tokenFile;  // Mega: bearer token file, empty = anonymous; its
                                       // permissions are checked at mount time, not at load
+    // Mega: how often a mount at HEAD asks dir-hash whether its tree moved upstream; 0 = never.
+    std::chrono::milliseconds refreshInterval = std::chrono::seconds(60);
 
     // For logs, status and D-Bus: the location with any URL password replaced by "***", and
     // for Mega the monorepo path: "https://mega.example.com (path /project)".
@@ -134,6 +154,12 @@ struct ConfigDiff {
 };
 
 ConfigDiff diffConfigs(const Config& before, const Config& after);
+
+// The YAML keys of the global settings that differ, in schema order ("log_level",
+// "max_mounts", ...; "author" for any part of it). A reload applies log_level at once; the
+// others are read at start, so the service names them as waiting for a restart.
+std::vector<std::string> changedGlobalKeys(const GlobalSettings& before,
+                                           const GlobalSettings& after);
 
 // "https://user:secret@host/x" → "https://user:***@host/x"; anything without a password is
 // returned unchanged. Configs end up in logs and bug reports; tokens must not.

@@ -32,7 +32,7 @@ constexpr std::string_view kBuiltinName = "<built-in default>";
 
 // Keys of the two big sections, for the hint when a key is written in the other one. The field
 // tables below are the schema; parseGlobal/parseMount assert that these lists match them.
-constexpr std::array<std::string_view, 11> kGlobalKeys = {"cache_dir",
+constexpr std::array<std::string_view, 16> kGlobalKeys = {"cache_dir",
                                                           "state_dir",
                                                           "log_level",
                                                           "content_cache_size",
@@ -41,6 +41,11 @@ constexpr std::array<std::string_view, 11> kGlobalKeys = {"cache_dir",
                                                           "fetch_concurrency",
                                                           "fetch_batch_max",
                                                           "attr_timeout",
+                                                          "worker_threads",
+                                                          "max_mounts",
+                                                          "max_queued_operations",
+                                                          "max_diff_bytes",
+                                                          "push_timeout",
                                                           "author",
                                                           "mounts"};
 constexpr std::array<std::string_view, 10> kMountKeys = {
@@ -235,6 +240,7 @@ Where whereOf(const YAML::Mark& mark) {
 
 // What a mount contributes to the checks across mounts, for the ones whose values parsed.
 struct MountSite {
+    Where at;  // the list entry
     std::optional<std::string> name;
     Where nameAt;
     std::optional<fs::path> mountpoint;
@@ -417,7 +423,8 @@ private:
         if (section == Section::Mount && contains(kGlobalKeys, name)) {
             return "unknown key; " + quoted + " is a global setting and cannot be set per mount";
         }
-        if (section == Section::Mount && (name == "mega" || name == "token_file")) {
+        if (section == Section::Mount &&
+            (name == "mega" || name == "token_file" || name == "refresh_interval")) {
             return "unknown key; " + quoted + " belongs in the source map (source: {mega: URL, " +
                    "path: /p, token_file: F})";
         }
@@ -613,6 +620,36 @@ private:
                      g.attrTimeout = *d;
                  }
              }},
+            {"worker_threads", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto n = integer(v, k, at, kMinWorkerThreads, kMaxWorkerThreads)) {
+                     g.workerThreads = *n;
+                 }
+             }},
+            {"max_mounts", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto n = integer(v, k, at, kMinMaxMounts, kMaxMaxMounts)) {
+                     g.maxMounts = *n;
+                 }
+             }},
+            {"max_queued_operations", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto n = integer(v, k, at, kMinMaxQueuedOperations, kMaxMaxQueuedOperations)) {
+                     g.maxQueuedOperations = *n;
+                 }
+             }},
+            {"max_diff_bytes", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto b = size(v, k, at, kMinMaxDiffBytes, kMaxMaxDiffBytes)) {
+                     g.maxDiffBytes = *b;
+                 }
+             }},
+            {"push_timeout", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto d = duration(v, k, at, kMinPushTimeout, kMaxPushTimeout)) {
+                     g.pushTimeout = *d;
+                 }
+             }},
             {"author", false,
              [&](const YAML::Node& v, const std::string& k, Where at) { parseAuthor(v, k, at); }},
             {"mounts", false,
@@ -686,6 +723,7 @@ private:
     void parseMount(const YAML::Node& node, const std::string& prefix) {
         Where at = itemWhere(node);
         MountSite site;
+        site.at = at;
         if (!node.IsMap()) {
             badValue(node, prefix, at, "must be a map with name, source and mountpoint",
                      Kind::WrongType);
@@ -844,6 +882,15 @@ private:
                      source.tokenFile = *path;
                  }
              }},
+            {"refresh_interval", false,
+             [&](const YAML::Node& v, const std::string& k, Where a) {
+                 auto d = duration(v, k, a, std::chrono::milliseconds(0), kMaxRefreshInterval);
+                 if (d && d->count() != 0 && *d < kMinRefreshInterval) {
+                     badValue(v, k, a, "must be 0 (off) or at least 1s", Kind::OutOfBounds);
+                 } else if (d) {
+                     source.refreshInterval = *d;
+                 }
+             }},
         };
         size_t before = issues_.size();
         parseMap(node, at, key, Section::Source, fields);
@@ -903,6 +950,13 @@ private:
     // --- checks that need the whole file -------------------------------------------------------
 
     void checkAcrossMounts() {
+        // The daemon refuses mounts beyond max_mounts; a file listing more could never be
+        // served whole, so the first entry over the bound is the error.
+        if (const size_t max = config_.global.maxMounts; sites_.size() > max) {
+            report(sites_[max].at, mountKey(max, ""), Kind::OutOfBounds,
+                   std::to_string(sites_.size()) + " mounts are listed; max_mounts is " +
+                       std::to_string(max));
+        }
         std::map<std::string, size_t, std::less<>> names;
         for (size_t i = 0; i < sites_.size(); ++i) {
             const MountSite& site = sites_[i];

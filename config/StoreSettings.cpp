@@ -14,11 +14,12 @@ store::StoreOptions toStoreOptions(const GlobalSettings& global) {
     return options;
 }
 
-store::StoreOptions toStoreOptions(const GlobalSettings& global, const MountConfig& mount) {
-    store::StoreOptions options = toStoreOptions(global);
-    options.fetchTimeout = mount.effectiveFetchTimeout(global);
-    options.fetchConcurrency = mount.effectiveFetchConcurrency(global);
-    return options;
+store::StoreRegistry::Request toStoreRequest(const GlobalSettings& global,
+                                             const MountConfig& mount) {
+    store::StoreRegistry::Request request;
+    request.fetchTimeout = mount.effectiveFetchTimeout(global);
+    request.fetchConcurrency = mount.effectiveFetchConcurrency(global);
+    return request;
 }
 
 }  // namespace megafuse::config

@@ -10,8 +10,9 @@ namespace megafuse::config {
 // The global budgets and fetch limits.
 store::StoreOptions toStoreOptions(const GlobalSettings& global);
 
-// The same with mount's fetch_timeout / fetch_concurrency overrides applied. The store is shared
-// by every mount of a source, so the daemon decides which mount's values a shared store gets.
-store::StoreOptions toStoreOptions(const GlobalSettings& global, const MountConfig& mount);
+// What a mount asks of the registry: its fetch_timeout / fetch_concurrency, overrides applied
+// (mounts of one source with equal values share a store; others get their own).
+store::StoreRegistry::Request toStoreRequest(const GlobalSettings& global,
+                                             const MountConfig& mount);
 
 }  // namespace megafuse::config

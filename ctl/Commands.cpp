@@ -250,11 +250,25 @@ ExitCode unmountOne(DaemonClient& client, const OutputOptions& output,
 ExitCode reloadConfig(DaemonClient& client, const OutputOptions& output) {
     client.reload();
     const std::string configPath = client.configPath();
+    const std::vector<std::string> restartPending = client.restartPending();
     if (output.json) {
-        std::cout << JsonObject().add("reloaded", true).add("config_path", configPath).str()
+        std::cout << JsonObject()
+                         .add("reloaded", true)
+                         .add("config_path", configPath)
+                         .add("restart_pending", restartPending)
+                         .str()
                   << '\n';
     } else {
         std::cout << "reloaded " << orDash(configPath) << '\n';
+        if (!restartPending.empty()) {
+            std::string keys;
+            for (const auto& key : restartPending) {
+                keys += (keys.empty() ? "" : ", ") + key;
+            }
+            std::cerr << "megactl: " << keys
+                      << " changed: the daemon applies them when it restarts "
+                         "(systemctl --user restart mega-fuse)\n";
+        }
     }
     return ExitCode::Ok;
 }

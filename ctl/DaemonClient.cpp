@@ -257,6 +257,14 @@ void DaemonClient::reload() {
     manager_->raw().callMethod("Reload").onInterface(kManagerInterface).withTimeout(timeouts_.slow);
 }
 
+std::vector<std::string> DaemonClient::restartPending() {
+    try {
+        return manager_->RestartPending();
+    } catch (const sdbus::Error&) {
+        return {};  // a daemon from before the property: nothing it could report
+    }
+}
+
 uint64_t DaemonClient::prefetch(const std::string& objectPath,
                                 const std::vector<std::string>& paths,
                                 const ProgressHandler& onProgress) {

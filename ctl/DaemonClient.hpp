@@ -94,6 +94,9 @@ public:
     void unmount(const std::string& objectPath, UnmountMode mode);
     void removeMount(const std::string& name, UnmountMode mode);
     void reload();
+    // Global settings changed in the file that the daemon applies only when restarted (empty
+    // also for a daemon older than the RestartPending property).
+    std::vector<std::string> restartPending();
     uint64_t prefetch(const std::string& objectPath, const std::vector<std::string>& paths,
                       const ProgressHandler& onProgress);
 

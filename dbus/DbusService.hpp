@@ -13,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "manager/MountManager.hpp"
 
@@ -28,6 +29,8 @@ struct ServiceHooks {
     std::function<void()> reload;
     // What ConfigPath shows: the file, or "<built-in default>".
     std::function<std::string()> configPath;
+    // What RestartPending shows: global keys changed since start that wait for a restart.
+    std::function<std::vector<std::string>()> restartPending;
 };
 
 class DbusService final : public manager::ManagerListener {

@@ -22,6 +22,7 @@
 #include <functional>
 #include <mutex>
 #include <system_error>
+#include <vector>
 
 #include "common/Log.hpp"
 #include "common/UniqueFd.hpp"
@@ -160,9 +161,13 @@ public:
 
 private:
     // The configuration as the options say: the demo's, the file's, or none.
-    config::Config loadConfig() const;
+    [[nodiscard]] config::Config loadConfig() const;
     void applyLogLevel(const config::Config& config) const;
     void reload();
+    // Global keys whose value in next differs from the one the daemon started with, except
+    // those a reload applies.
+    [[nodiscard]] std::vector<std::string> restartOnlyChanges(
+        const config::GlobalSettings& next) const;
     void markReady();
     void updateStatus();
     void loop();
@@ -173,6 +178,8 @@ private:
     SignalFd& signals_;
     fs::path configPath_;
     bool demo_ = false;
+    config::GlobalSettings started_;           // what the manager and the stores run with
+    std::vector<std::string> restartPending_;  // RestartPending on D-Bus
     TaskQueue tasks_;
     std::unique_ptr<sdbus::IConnection> connection_;
     std::unique_ptr<manager::MountManager> manager_;
@@ -221,15 +228,26 @@ void Service::reload() {
         spdlog::error("reload: invalid configuration, keeping the running one:\n{}", issues);
         throw ManagerError(ManagerErrc::InvalidConfig, issues);
     }
-    const config::GlobalSettings before = manager_->currentConfig().global;
-    manager::ReloadSummary summary = manager_->reload(next);
+    manager_->reload(next);
     applyLogLevel(next);
-    config::GlobalSettings comparable = next.global;
-    comparable.logLevel = before.logLevel;
-    if (!(comparable == before)) {
-        spdlog::warn("reload: cache, fetch and state settings take effect at the next start");
+    restartPending_ = restartOnlyChanges(next.global);
+    if (!restartPending_.empty()) {
+        std::string keys;
+        for (const auto& key : restartPending_) {
+            keys += (keys.empty() ? "" : ", ") + key;
+        }
+        spdlog::warn(
+            "reload: {} changed; the running daemon keeps the values it started with "
+            "until it is restarted (systemctl --user restart mega-fuse)",
+            keys);
     }
-    (void)summary;
+}
+
+std::vector<std::string> Service::restartOnlyChanges(const config::GlobalSettings& next) const {
+    std::vector<std::string> keys = config::changedGlobalKeys(started_, next);
+    // Applied by every reload.
+    std::erase(keys, "log_level");
+    return keys;
 }
 
 void Service::updateStatus() {
@@ -306,7 +324,8 @@ void Service::loop() {
                     spdlog::error("reload failed: {}", e.what());
                 }
             } else {
-                spdlog::info("{}: stopping", strsignal(*signo));
+                // sigabbrev_np, not strsignal: other threads may be naming signals too.
+                spdlog::info("SIG{}: stopping", sigabbrev_np(*signo));
                 stopRequested_ = true;
             }
         }
@@ -354,15 +373,16 @@ int Service::run() {
         spdlog::warn("no session bus ({}): demo runs without the D-Bus API", e.getMessage());
     }
 
-    manager::ManagerOptions managerOptions;
-    managerOptions.stateFile = initial.global.stateDir / "mounts.yaml";
+    started_ = initial.global;
     manager_ = std::make_unique<manager::MountManager>(
-        std::make_unique<manager::FuseMountBackend>(initial.global), managerOptions);
+        std::make_unique<manager::FuseMountBackend>(initial.global),
+        manager::ManagerOptions::fromConfig(initial.global));
 
     dbus::ServiceHooks hooks;
     hooks.post = [this](std::function<void()> task) { tasks_.post(std::move(task)); };
     hooks.reload = [this] { reload(); };
     hooks.configPath = [this] { return demo_ ? std::string(kBuiltinName) : configPath_.string(); };
+    hooks.restartPending = [this] { return restartPending_; };
     if (connection_) {
         bus_ = std::make_unique<dbus::DbusService>(*connection_, *manager_, hooks);
         manager_->setListener(bus_.get());

@@ -12,6 +12,7 @@
 #include "config/StoreSettings.hpp"
 #include "fs/Filesystem.hpp"
 #include "fs/FuseMount.hpp"
+#include "fs/TreeRefresher.hpp"
 #include "fs/WritableFilesystem.hpp"
 #include "manager/ManagerError.hpp"
 #include "manager/Mountpoints.hpp"
@@ -34,19 +35,21 @@ struct WritableParts {
     changes::ChangeSetOptions changeSetOptions;
 };
 
-// Members in teardown order: the FUSE session ends first, then the change set, the filesystem
-// it serves, the overlay, then the store reference.
+// Members in teardown order: the refresh poll stops first, then the FUSE session ends, then the
+// change set, the filesystem it serves, the overlay, then the store reference.
 class FuseActiveMount final : public ActiveMount {
 public:
     FuseActiveMount(std::string name, std::shared_ptr<store::ObjectStore> store,
-                    store::ObjectId commit, store::ObjectId root, int64_t commitTime,
+                    const store::ObjectId& commit, const store::ObjectId& root, int64_t commitTime,
                     fs::FsOptions fsOptions, fs::MountOptions mountOptions, size_t batchMax,
-                    std::optional<WritableParts> writable)
+                    size_t fetchConcurrency, std::optional<WritableParts> writable,
+                    const std::string& subPath, std::chrono::milliseconds refreshInterval)
         : name_(std::move(name)),
           store_(std::move(store)),
           commit_(commit),
           root_(root),
-          batchMax_(std::max<size_t>(batchMax, 1)) {
+          batchMax_(std::max<size_t>(batchMax, 1)),
+          fetchConcurrency_(std::max<size_t>(fetchConcurrency, 1)) {
         if (writable) {
             overlay_ = std::move(writable->overlay);
             writableFilesystem_ = std::move(writable->filesystem);
@@ -60,11 +63,16 @@ public:
         } else {
             filesystem_ = std::make_unique<fs::Filesystem>(store_, root, commitTime, fsOptions);
             mount_ = std::make_unique<fs::FuseMount>(*filesystem_, std::move(mountOptions));
+            if (refreshInterval.count() > 0) {
+                refresher_ = std::make_unique<fs::TreeRefresher>(*filesystem_, mount_->session(),
+                                                                 subPath, refreshInterval, name_);
+            }
         }
         connection_ = fuseConnectionOf(mount_->mountpoint()).value_or(0);
     }
 
     ~FuseActiveMount() override {
+        refresher_.reset();
         if (writableFilesystem_) {
             writableFilesystem_->attachSession(nullptr);
         }
@@ -118,8 +126,11 @@ public:
             if (progress) {
                 progress("prefetch", 0, total);
             }
-            for (size_t start = 0; start < missing.size(); start += batchMax_) {
-                const size_t end = std::min(missing.size(), start + batchMax_);
+            // fetch_concurrency batches per call: the store runs them at once (its fetch
+            // workers, as many as this mount's fetch_concurrency), progress after each group.
+            const size_t group = batchMax_ * fetchConcurrency_;
+            for (size_t start = 0; start < missing.size(); start += group) {
+                const size_t end = std::min(missing.size(), start + group);
                 store_->prefetchBlobs(
                     std::vector<store::ObjectId>(missing.begin() + start, missing.begin() + end));
                 done = end;
@@ -179,11 +190,13 @@ private:
     store::ObjectId commit_;
     store::ObjectId root_;
     size_t batchMax_;
+    size_t fetchConcurrency_;
     std::unique_ptr<overlay::OverlayStore> overlay_;
     std::unique_ptr<fs::Filesystem> filesystem_;
     std::unique_ptr<fs::WritableFilesystem> writableFilesystem_;
     std::unique_ptr<changes::ChangeSet> changeSet_;
     std::unique_ptr<fs::FuseMount> mount_;
+    std::unique_ptr<fs::TreeRefresher> refresher_;
     unsigned long connection_ = 0;
 };
 
@@ -201,14 +214,18 @@ std::unique_ptr<ActiveMount> FuseMountBackend::mount(const config::MountConfig& 
                 ? store::SourceSpec::mega(mount.source.location, mount.source.megaPath,
                                           mount.source.tokenFile)
                 : store::SourceSpec::parse(mount.source.location);
-        const bool remote = source.kind == store::SourceSpec::Kind::GitRemote;
-        if (remote && progress) {
-            progress("clone", 0, 0);
+        store::StoreRegistry::Request request = config::toStoreRequest(global_, mount);
+        if (progress) {
+            request.cloneProgress = [&progress](const store::CloneProgressUpdate& update) {
+                progress(update.phase == store::CloneProgressUpdate::Phase::ReceivingObjects
+                             ? "clone"
+                             : "resolve-deltas",
+                         update.done, update.total);
+            };
         }
-        std::shared_ptr<store::ObjectStore> objects = registry_.open(source);
-        if (remote && progress) {
-            progress("clone", 1, 1);
-        }
+        spdlog::info("mount '{}': fetch_timeout {} ms, fetch_concurrency {}", mount.name,
+                     request.fetchTimeout->count(), *request.fetchConcurrency);
+        std::shared_ptr<store::ObjectStore> objects = registry_.open(source, request);
         store::ObjectId commit = objects->resolveCommit(mount.revision);
         std::optional<WritableParts> writable;
         if (mount.writable) {
@@ -235,6 +252,8 @@ std::unique_ptr<ActiveMount> FuseMountBackend::mount(const config::MountConfig& 
             writable->changeSetOptions.subPath = mount.subPath;
             writable->changeSetOptions.revision = mount.revision;
             writable->changeSetOptions.mountName = mount.name;
+            writable->changeSetOptions.maxDiffBytes = global_.maxDiffBytes;
+            writable->changeSetOptions.pushTimeout = global_.pushTimeout;
             if (global_.author) {
                 writable->changeSetOptions.author =
                     changes::Signature{global_.author->name, global_.author->email};
@@ -252,9 +271,15 @@ std::unique_ptr<ActiveMount> FuseMountBackend::mount(const config::MountConfig& 
         fs::MountOptions mountOptions;
         mountOptions.mountpoint = mount.mountpoint;
         mountOptions.fsName = "mega-fuse:" + mount.name;
-        return std::make_unique<FuseActiveMount>(mount.name, std::move(objects), commit, root,
-                                                 commitTime, fsOptions, std::move(mountOptions),
-                                                 global_.fetchBatchMax, std::move(writable));
+        // Only a read-only Mega mount at HEAD moves: a pinned revision never changes, and a
+        // writable mount's base stays where its overlay's changes were made (docs/mega-source.md).
+        const bool moving = source.kind == store::SourceSpec::Kind::Mega && !mount.writable &&
+                            (mount.revision.empty() || mount.revision == "HEAD");
+        return std::make_unique<FuseActiveMount>(
+            mount.name, std::move(objects), commit, root, commitTime, fsOptions,
+            std::move(mountOptions), global_.fetchBatchMax, *request.fetchConcurrency,
+            std::move(writable), mount.subPath,
+            moving ? mount.source.refreshInterval : std::chrono::milliseconds(0));
     } catch (const store::StoreError& e) {
         throw fromStoreError(mount.name, e);
     } catch (const fs::MountError& e) {

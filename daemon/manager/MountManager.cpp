@@ -159,6 +159,15 @@ struct MountManager::Record {
     std::chrono::steady_clock::time_point lastProgress{};
 };
 
+ManagerOptions ManagerOptions::fromConfig(const config::GlobalSettings& global) {
+    ManagerOptions options;
+    options.workerThreads = global.workerThreads;
+    options.maxQueuedOperations = global.maxQueuedOperations;
+    options.maxMounts = global.maxMounts;
+    options.stateFile = global.stateDir / "mounts.yaml";
+    return options;
+}
+
 MountManager::MountManager(std::unique_ptr<MountBackend> backend, ManagerOptions options)
     : backend_(std::move(backend)),
       options_(std::move(options)),
@@ -1082,7 +1091,8 @@ bool MountManager::shutdown(std::chrono::milliseconds bound) {
     const auto deadline = std::chrono::steady_clock::now() + bound;
     std::unique_lock lock(mutex_);
     stopping_ = true;
-    for (auto& [name, record] : mounts_) {
+    for (auto& [name, held] : mounts_) {
+        const RecordPtr record = held;  // a lambda may not capture a binding (clang 14)
         if (record->session || record->running) {
             try {
                 enqueueLocked(record, [this, record] {

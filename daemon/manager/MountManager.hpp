@@ -67,6 +67,9 @@ struct ManagerOptions {
     std::filesystem::path stateFile;
     // Progress events per mount per second, at most (the D-Bus contract says ~10).
     unsigned maxProgressPerSecond = 10;
+
+    // The bounds above as the configuration sets them, the state file under state_dir.
+    static ManagerOptions fromConfig(const config::GlobalSettings& global);
 };
 
 // A copy of one mount's state, for listings, properties and events.

@@ -81,8 +81,8 @@ std::filesystem::path partialClonePath(const std::filesystem::path& cacheDir,
 }
 
 std::filesystem::path ensurePartialClone(const std::filesystem::path& cacheDir,
-                                         const std::string& url,
-                                         std::chrono::milliseconds timeout) {
+                                         const std::string& url, std::chrono::milliseconds timeout,
+                                         const CloneProgressFn& progress) {
     const std::filesystem::path clone = partialClonePath(cacheDir, url);
     std::error_code ec;
     if (std::filesystem::exists(clone / "HEAD", ec)) {
@@ -122,9 +122,22 @@ std::filesystem::path ensurePartialClone(const std::filesystem::path& cacheDir,
                         timeout - std::chrono::duration_cast<std::chrono::milliseconds>(
                                       std::chrono::steady_clock::now() - started));
     };
-    auto result = runGit(
-        {"clone", "--bare", "--quiet", "--filter=blob:none", "--", url, temp.string()}, left());
+    // --progress: git prints progress only to a terminal unless asked; stderr is a pipe here.
+    CloneProgressParser parser;
+    if (progress) {
+        progress(CloneProgressUpdate{});  // started; the server counts before it sends
+    }
+    auto result =
+        runGit({"clone", "--bare", "--progress", "--filter=blob:none", "--", url, temp.string()},
+               left(), [&](std::string_view chunk) {
+                   for (const CloneProgressUpdate& update : parser.feed(chunk)) {
+                       if (progress) {
+                           progress(update);
+                       }
+                   }
+               });
     if (!result.ok()) {
+        result.err = parser.messages();
         throwGitFailure(StoreErrc::BadSource, "clone of " + shown + " failed", result);
     }
     // A bare clone has no fetch refspec; blob fetches must not trigger git's auto-gc inside a

@@ -5,8 +5,10 @@
 
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <string>
 
+#include "store/CloneProgress.hpp"
 #include "store/ObjectId.hpp"
 
 namespace megafuse::store {
@@ -15,12 +17,18 @@ namespace megafuse::store {
 std::filesystem::path partialClonePath(const std::filesystem::path& cacheDir,
                                        const std::string& url);
 
+// Called on the cloning thread with git's progress as it reports it (CloneProgress.hpp).
+using CloneProgressFn = std::function<void(const CloneProgressUpdate& update)>;
+
 // Returns the clone's path, cloning first when it does not exist: `git clone --bare
-// --filter=blob:none` into a temp folder next to it, fetch refspecs for heads and tags, then an
+// --filter=blob:none --progress` into a temp folder next to it (progress, when given, hears
+// every update git prints: about one per percent), fetch refspecs for heads and tags, then an
 // atomic rename. Serialized across processes by flock on <clone>.lock. Throws
-// StoreError(BadSource) when the clone fails, StoreError(Timeout) after timeout.
+// StoreError(BadSource) when the clone fails (with git's lines other than progress),
+// StoreError(Timeout) after timeout.
 std::filesystem::path ensurePartialClone(const std::filesystem::path& cacheDir,
-                                         const std::string& url, std::chrono::milliseconds timeout);
+                                         const std::string& url, std::chrono::milliseconds timeout,
+                                         const CloneProgressFn& progress = {});
 
 // `git fetch --prune origin` (branches and tags; the clone's filter keeps blobs out), under the
 // clone's lock. Throws StoreError(FetchFailed | Timeout) with git's (redacted) message.

@@ -1,12 +1,14 @@
-// StoreRegistry: the shared caches and one live store per source.
+// StoreRegistry: the shared caches and one live store per source and fetch limits.
 #include <map>
 #include <mutex>
+#include <string>
 
 #include "common/Paths.hpp"
 #include "store/ContentCache.hpp"
 #include "store/GitObjectStore.hpp"
 #include "store/MegaObjectStore.hpp"
 #include "store/ObjectStore.hpp"
+#include "store/PartialClone.hpp"
 #include "store/TreeCache.hpp"
 
 namespace megafuse::store {
@@ -44,13 +46,20 @@ const StoreOptions& StoreRegistry::options() const {
     return impl_->options;
 }
 
-std::shared_ptr<ObjectStore> StoreRegistry::open(const SourceSpec& source) {
+std::shared_ptr<ObjectStore> StoreRegistry::open(const SourceSpec& source, const Request& request) {
+    StoreOptions options = impl_->options;
+    options.fetchTimeout = request.fetchTimeout.value_or(options.fetchTimeout);
+    options.fetchConcurrency = request.fetchConcurrency.value_or(options.fetchConcurrency);
     std::string key =
         (source.kind == SourceSpec::Kind::LocalRepository ? "local:" : "remote:") + source.location;
     if (source.kind == SourceSpec::Kind::Mega) {
         // One store per base URL + path (+ token: another token may see other content).
         key = "mega:" + source.location + "\n" + source.megaPath + "\n" + source.tokenFile.string();
     }
+    // The fetch limits live in the store's fetch queue (BlobFetcher, HttpClient): mounts that
+    // differ in them cannot share one.
+    key += "\n" + std::to_string(options.fetchTimeout.count()) + "ms\n" +
+           std::to_string(options.fetchConcurrency);
     std::shared_ptr<Impl::Slot> slot;
     {
         std::lock_guard lock(impl_->mutex);
@@ -66,11 +75,17 @@ std::shared_ptr<ObjectStore> StoreRegistry::open(const SourceSpec& source) {
     }
     std::shared_ptr<ObjectStore> store;
     if (source.kind == SourceSpec::Kind::Mega) {
-        store = std::make_shared<MegaObjectStore>(source, impl_->options, impl_->contentCache,
-                                                  impl_->trees);
+        store =
+            std::make_shared<MegaObjectStore>(source, options, impl_->contentCache, impl_->trees);
     } else {
-        store = std::make_shared<GitObjectStore>(source, impl_->options, impl_->contentCache,
-                                                 impl_->trees);
+        if (source.kind == SourceSpec::Kind::GitRemote) {
+            // Cloned here rather than inside the store, so the clone's progress reaches the
+            // mount that waits for it; the store then finds the clone in place.
+            ensurePartialClone(options.cacheDir, source.location, options.cloneTimeout,
+                               request.cloneProgress);
+        }
+        store =
+            std::make_shared<GitObjectStore>(source, options, impl_->contentCache, impl_->trees);
     }
     slot->store = store;
     return store;

@@ -277,6 +277,22 @@ TEST_F(MegactlDaemonTest, ReloadRejectsInvalidConfigAndChangesNothing) {
     EXPECT_EQ(fixed.out.rfind("{\"reloaded\":true", 0), 0U) << fixed.out;
 }
 
+TEST_F(MegactlDaemonTest, ReloadNamesSettingsThatWaitForARestart) {
+    writeConfig(defaultConfig() + "max_mounts: 9\n");
+    const auto json = megactl({"--json", "reload"});
+    EXPECT_EQ(json.exitCode, 0) << describe(json);
+    EXPECT_NE(json.out.find("\"restart_pending\":[\"max_mounts\"]"), std::string::npos) << json.out;
+    const auto human = megactl({"reload"});
+    EXPECT_EQ(human.exitCode, 0) << describe(human);
+    EXPECT_NE(human.err.find("max_mounts changed: the daemon applies them when it restarts"),
+              std::string::npos)
+        << describe(human);
+
+    writeConfig(defaultConfig());
+    const auto back = megactl({"--json", "reload"});
+    EXPECT_NE(back.out.find("\"restart_pending\":[]"), std::string::npos) << back.out;
+}
+
 TEST_F(MegactlDaemonTest, StatsAndPrefetchPrintDocumentedKeys) {
     const auto stats = megactl({"--json", "stats", "demo"});
     ASSERT_EQ(stats.exitCode, 0) << describe(stats);

@@ -93,6 +93,25 @@ TEST_F(DiffTest, GlobalChange) {
     EXPECT_TRUE(diffConfigs(Config{}, withAuthor).globalChanged);
 }
 
+TEST_F(DiffTest, ChangedGlobalKeysAreNamedInSchemaOrder) {
+    EXPECT_TRUE(changedGlobalKeys(GlobalSettings{}, GlobalSettings{}).empty());
+    const Config after = load(
+        "push_timeout: 1m\n"
+        "max_mounts: 2\n"
+        "log_level: debug\n"
+        "worker_threads: 1\n"
+        "max_queued_operations: 3\n"
+        "max_diff_bytes: 1MiB\n"
+        "author: {name: A, email: a@b}\n");
+    EXPECT_EQ(changedGlobalKeys(Config{}.global, after.global),
+              (std::vector<std::string>{"log_level", "worker_threads", "max_mounts",
+                                        "max_queued_operations", "max_diff_bytes", "push_timeout",
+                                        "author"}));
+    EXPECT_EQ(changedGlobalKeys(Config{}.global,
+                                load("fetch_timeout: 5s\nfetch_concurrency: 3\n").global),
+              (std::vector<std::string>{"fetch_timeout", "fetch_concurrency"}));
+}
+
 TEST_F(DiffTest, EverythingRemoved) {
     ConfigDiff diff = diffConfigs(load(kBase), Config{});
     EXPECT_EQ(diff.removed, (std::vector<std::string>{"a", "b", "c"}));

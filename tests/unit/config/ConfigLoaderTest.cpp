@@ -77,7 +77,8 @@ const std::vector<BadCase>& badCases() {
          "colour: red\n",
          {"config.yaml:1:1: colour: unknown key (expected one of: cache_dir, state_dir, "
           "log_level, content_cache_size, tree_cache_size, fetch_timeout, fetch_concurrency, "
-          "fetch_batch_max, attr_timeout, author, mounts)"}},
+          "fetch_batch_max, attr_timeout, worker_threads, max_mounts, max_queued_operations, "
+          "max_diff_bytes, push_timeout, author, mounts)"}},
         {"MountKeyAtTopLevel",
          "writable: true\n",
          {R"(config.yaml:1:1: writable: unknown key; "writable" is a per-mount setting (put it in an entry of mounts))"}},
@@ -220,6 +221,50 @@ const std::vector<BadCase>& badCases() {
         {"AttrTimeoutTooLong",
          "attr_timeout: 86401s\n",
          {R"(config.yaml:1:15: attr_timeout: must be from 0s to 1d (got "86401s"))"}},
+        {"WorkerThreadsZero",
+         "worker_threads: 0\n",
+         {R"(config.yaml:1:17: worker_threads: must be an integer from 1 to 64 (got "0"))"}},
+        {"WorkerThreadsTooMany",
+         "worker_threads: 65\n",
+         {R"(config.yaml:1:17: worker_threads: must be an integer from 1 to 64 (got "65"))"}},
+        {"MaxMountsZero",
+         "max_mounts: 0\n",
+         {R"(config.yaml:1:13: max_mounts: must be an integer from 1 to 4096 (got "0"))"}},
+        {"MaxMountsNotANumber",
+         "max_mounts: many\n",
+         {R"(config.yaml:1:13: max_mounts: must be an integer from 1 to 4096 (got "many"))"}},
+        {"MaxQueuedOperationsTooMany",
+         "max_queued_operations: 4097\n",
+         {R"(config.yaml:1:24: max_queued_operations: must be an integer from 1 to 4096 (got "4097"))"}},
+        {"MaxDiffBytesTooSmall",
+         "max_diff_bytes: 1000\n",
+         {R"(config.yaml:1:17: max_diff_bytes: must be from 64KiB to 4GiB (got "1000"))"}},
+        {"MaxDiffBytesTooLarge",
+         "max_diff_bytes: 5GB\n",
+         {R"(config.yaml:1:17: max_diff_bytes: must be from 64KiB to 4GiB (got "5GB"))"}},
+        {"MaxDiffBytesNotASize",
+         "max_diff_bytes: big\n",
+         {R"(config.yaml:1:17: max_diff_bytes: must be a size such as 512MiB or 10GB (got "big"))"}},
+        {"PushTimeoutTooShort",
+         "push_timeout: 500ms\n",
+         {R"(config.yaml:1:15: push_timeout: must be from 1s to 1d (got "500ms"))"}},
+        {"PushTimeoutTooLong",
+         "push_timeout: 2d\n",
+         {R"(config.yaml:1:15: push_timeout: must be from 1s to 1d (got "2d"))"}},
+        {"ManagerKeyInMount",
+         "mounts:\n"
+         "  - name: a\n"
+         "    source: /r\n"
+         "    mountpoint: /m\n"
+         "    max_diff_bytes: 1MiB\n",
+         {R"(config.yaml:5:5: mounts[0].max_diff_bytes: unknown key; "max_diff_bytes" is a global setting and cannot be set per mount)"}},
+        {"MoreMountsThanMaxMounts",
+         "mounts:\n"
+         "  - {name: a, source: /r, mountpoint: /m/a}\n"
+         "  - {name: b, source: /r, mountpoint: /m/b}\n"
+         "  - {name: c, source: /r, mountpoint: /m/c}\n"
+         "max_mounts: 2\n",
+         {R"(config.yaml:4:5: mounts[2]: 3 mounts are listed; max_mounts is 2)"}},
         {"MountOverridesOutOfBounds",
          "mounts:\n"
          "  - name: a\n"
@@ -414,6 +459,14 @@ const std::vector<BadCase>& badCases() {
          "mounts:\n"
          "  - {name: a, source: {mega: \"https://m\", path: /a/../../b}, mountpoint: /m}\n",
          {R"(config.yaml:2:49: mounts[0].source.path: must be an absolute path inside the monorepo, such as /project (got "/a/../../b"))"}},
+        {"MegaRefreshIntervalTooShort",
+         "mounts:\n"
+         "  - {name: a, source: {mega: \"https://m\", refresh_interval: 500ms}, mountpoint: /m}\n",
+         {R"(config.yaml:2:61: mounts[0].source.refresh_interval: must be 0 (off) or at least 1s (got "500ms"))"}},
+        {"MegaRefreshIntervalTooLong",
+         "mounts:\n"
+         "  - {name: a, source: {mega: \"https://m\", refresh_interval: 2d}, mountpoint: /m}\n",
+         {R"(config.yaml:2:61: mounts[0].source.refresh_interval: must be from 0s to 1d (got "2d"))"}},
 
         // revision, path, booleans, author
         {"RevisionLooksLikeOption",
@@ -606,6 +659,11 @@ TEST_F(FixedHomeTest, GlobalSettingsLoad) {
         "fetch_concurrency: 32\n"
         "fetch_batch_max: 100000\n"
         "attr_timeout: 0\n"
+        "worker_threads: 64\n"
+        "max_mounts: 4096\n"
+        "max_queued_operations: 1\n"
+        "max_diff_bytes: 64KiB\n"
+        "push_timeout: 1d\n"
         "author: {name: Ada Lovelace, email: ada@example.com}\n",
         "config.yaml");
     const GlobalSettings& g = config.global;
@@ -618,6 +676,11 @@ TEST_F(FixedHomeTest, GlobalSettingsLoad) {
     EXPECT_EQ(g.fetchConcurrency, 32U);
     EXPECT_EQ(g.fetchBatchMax, 100'000U);
     EXPECT_EQ(g.attrTimeout, milliseconds(0));
+    EXPECT_EQ(g.workerThreads, 64U);
+    EXPECT_EQ(g.maxMounts, 4096U);
+    EXPECT_EQ(g.maxQueuedOperations, 1U);
+    EXPECT_EQ(g.maxDiffBytes, 64U << 10U);
+    EXPECT_EQ(g.pushTimeout, std::chrono::hours(24));
     EXPECT_EQ(g.author, (Author{"Ada Lovelace", "ada@example.com"}));
 }
 
@@ -704,6 +767,18 @@ TEST_F(FixedHomeTest, SourceForms) {
                                                      "/project", "/home/tester/.mega"}));
     EXPECT_EQ(config.mounts[4].source.describe(), "https://mega.example.com (path /project)");
     EXPECT_EQ(config.mounts[5].source, (SourceConfig{K::Mega, "http://127.0.0.1:8000", "/", {}}));
+    EXPECT_EQ(config.mounts[5].source.refreshInterval, std::chrono::seconds(60));
+}
+
+TEST_F(FixedHomeTest, AMegaRefreshIntervalOfZeroTurnsRefreshOff) {
+    Config config = parseConfig(
+        "mounts:\n"
+        "  - {name: a, mountpoint: /m/a, source: {mega: \"http://m\", refresh_interval: 0s}}\n"
+        "  - {name: b, mountpoint: /m/b, source: {mega: \"http://m\", refresh_interval: 5m}}\n",
+        "config.yaml");
+    ASSERT_EQ(config.mounts.size(), 2U);
+    EXPECT_EQ(config.mounts[0].source.refreshInterval.count(), 0);
+    EXPECT_EQ(config.mounts[1].source.refreshInterval, std::chrono::minutes(5));
 }
 
 TEST_F(FixedHomeTest, SiblingMountpointsSharingAPrefixAreFine) {

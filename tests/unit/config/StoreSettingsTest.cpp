@@ -30,12 +30,11 @@ TEST_F(StoreSettingsTest, GlobalSettingsBecomeStoreOptions) {
     EXPECT_EQ(options.fetchConcurrency, 3U);
     EXPECT_EQ(options.fetchBatchMaxObjects, 100U);
 
-    store::StoreOptions a = toStoreOptions(config.global, config.mounts[0]);
+    store::StoreRegistry::Request a = toStoreRequest(config.global, config.mounts[0]);
     EXPECT_EQ(a.fetchTimeout, std::chrono::minutes(1));
     EXPECT_EQ(a.fetchConcurrency, 8U);
-    EXPECT_EQ(a.contentCacheBytes, 1ULL << 30U);
 
-    store::StoreOptions b = toStoreOptions(config.global, config.mounts[1]);
+    store::StoreRegistry::Request b = toStoreRequest(config.global, config.mounts[1]);
     EXPECT_EQ(b.fetchTimeout, std::chrono::seconds(5));
     EXPECT_EQ(b.fetchConcurrency, 3U);
 }
