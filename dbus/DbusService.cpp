@@ -3,6 +3,7 @@
 #include "dbus/DbusService.hpp"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <exception>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "MegaFuse1Adaptor.hpp"
+#include "dbus/CallArguments.hpp"
 #include "dbus/ErrorMapping.hpp"
 #include "dbus/ObjectPaths.hpp"
 
@@ -19,7 +21,6 @@ namespace {
 
 using manager::ManagerErrc;
 using manager::ManagerError;
-using Options = std::map<std::string, sdbus::Variant>;
 // One row of Manager.ListMounts: (ossssssbbbsstttta{sv}), in the XML's field order.
 using MountRow = sdbus::Struct<sdbus::ObjectPath, std::string, std::string, std::string,
                                std::string, std::string, std::string, bool, bool, bool, std::string,
@@ -69,96 +70,6 @@ void guardAsync(const sdbus::Result<R...>& result, Fn&& handler) noexcept {
     }
 }
 
-ManagerError invalidArgs(const std::string& why) {
-    return ManagerError(ManagerErrc::InvalidArgs, why);
-}
-
-template <typename T>
-T optionOfType(const std::string& key, const sdbus::Variant& value) {
-    const std::string wanted = sdbus::signature_of<T>::str();
-    if (!value.containsValueOfType<T>()) {
-        throw invalidArgs("option '" + key + "' must be of type '" + wanted + "', got '" +
-                          value.peekValueType() + "'");
-    }
-    return value.get<T>();
-}
-
-manager::UnmountOptions parseUnmountOptions(const Options& options) {
-    manager::UnmountOptions out;
-    for (const auto& [key, value] : options) {
-        if (key == "force") {
-            out.force = optionOfType<bool>(key, value);
-        } else if (key == "lazy") {
-            out.lazy = optionOfType<bool>(key, value);
-        } else {
-            throw invalidArgs("unknown option '" + key + "' (known: force, lazy)");
-        }
-    }
-    return out;
-}
-
-void requireNoOptions(const Options& options) {
-    if (!options.empty()) {
-        throw invalidArgs("unknown option '" + options.begin()->first + "' (none are defined)");
-    }
-}
-
-// Paths of the change-set methods: relative to the mount root, never leaving it.
-void requireRelativePaths(const std::vector<std::string>& paths) {
-    for (const auto& path : paths) {
-        if (path.starts_with('/')) {
-            throw invalidArgs("path '" + path + "' must be relative to the mount root");
-        }
-        size_t pos = 0;
-        while (pos <= path.size()) {
-            size_t slash = path.find('/', pos);
-            if (slash == std::string::npos) {
-                slash = path.size();
-            }
-            if (path.compare(pos, slash - pos, "..") == 0 && slash - pos == 2) {
-                throw invalidArgs("path '" + path + "' must not contain '..'");
-            }
-            pos = slash + 1;
-        }
-    }
-}
-
-std::optional<changes::Signature> parseCommitOptions(const Options& options) {
-    std::optional<std::string> name;
-    std::optional<std::string> email;
-    for (const auto& [key, value] : options) {
-        if (key == "author_name") {
-            name = optionOfType<std::string>(key, value);
-        } else if (key == "author_email") {
-            email = optionOfType<std::string>(key, value);
-        } else {
-            throw invalidArgs("unknown option '" + key + "' (known: author_name, author_email)");
-        }
-    }
-    if (name.has_value() != email.has_value()) {
-        throw invalidArgs("author_name and author_email go together");
-    }
-    if (name && (name->empty() || email->empty())) {
-        throw invalidArgs("author_name and author_email must not be empty");
-    }
-    if (!name) {
-        return std::nullopt;
-    }
-    return changes::Signature{*name, *email};
-}
-
-bool parseCheckoutOptions(const Options& options) {
-    bool force = false;
-    for (const auto& [key, value] : options) {
-        if (key == "force") {
-            force = optionOfType<bool>(key, value);
-        } else {
-            throw invalidArgs("unknown option '" + key + "' (known: force)");
-        }
-    }
-    return force;
-}
-
 using ChangeRow = sdbus::Struct<std::string, std::string, std::string, std::string, std::string>;
 
 std::vector<ChangeRow> changeRows(const std::vector<changes::Change>& list) {
@@ -171,45 +82,20 @@ std::vector<ChangeRow> changeRows(const std::vector<changes::Change>& list) {
     return rows;
 }
 
-manager::MountSpec parseMountSpec(const Options& spec) {
-    manager::MountSpec out;
-    bool haveName = false;
-    bool haveSource = false;
-    bool haveMountpoint = false;
-    for (const auto& [key, value] : spec) {
-        if (key == "name") {
-            out.name = optionOfType<std::string>(key, value);
-            haveName = true;
-        } else if (key == "source") {
-            out.source = optionOfType<std::string>(key, value);
-            haveSource = true;
-        } else if (key == "mountpoint") {
-            out.mountpoint = optionOfType<std::string>(key, value);
-            haveMountpoint = true;
-        } else if (key == "revision") {
-            out.revision = optionOfType<std::string>(key, value);
-        } else if (key == "path") {
-            out.subPath = optionOfType<std::string>(key, value);
-        } else if (key == "writable") {
-            out.writable = optionOfType<bool>(key, value);
-        } else if (key == "mount") {
-            out.mountNow = optionOfType<bool>(key, value);
-        } else {
-            throw invalidArgs("unknown key '" + key +
-                              "' (known: name, source, mountpoint, revision, path, writable, "
-                              "mount)");
-        }
+// Only the user the daemon runs as may call its methods (docs/dbus-api.md, "Security"). A session
+// bus already keeps other users out; this holds on a bus whose policy lets them in. Properties and
+// GetManagedObjects are answered by sd-bus without the caller reaching us (sdbus-c++ 1.2), so
+// they are not covered: they show mount metadata, never content or credentials.
+void requireOwner(const sdbus::IObject& object) {
+    const sdbus::Message* call = object.getCurrentlyProcessedMessage();
+    // The bus driver's own view of the sender (GetConnectionCredentials), not anything the caller
+    // says; no message or no credentials is refused too.
+    const uid_t caller = call != nullptr ? call->getCredsUid() : static_cast<uid_t>(-1);
+    if (caller != ::geteuid()) {
+        throw sdbus::Error(kAccessDenied, "mega-fused serves only its own user (uid " +
+                                              std::to_string(::geteuid()) + "), not uid " +
+                                              std::to_string(caller));
     }
-    if (!haveName) {
-        throw invalidArgs("missing key 'name' (s)");
-    }
-    if (!haveSource) {
-        throw invalidArgs("missing key 'source' (s)");
-    }
-    if (!haveMountpoint) {
-        throw invalidArgs("missing key 'mountpoint' (s)");
-    }
-    return out;
 }
 
 // Completion of an async call: posts the reply to the main thread.
@@ -258,10 +144,14 @@ public:
 
 private:
     void Reload() override {
+        requireOwner(getObject());
         guardSync([&] { hooks_.reload(); });
+        emitPropertiesChangedSignal(com::gitmega::MegaFuse1::Manager_adaptor::INTERFACE_NAME,
+                                    {"RestartPending"});
     }
 
     void AddMount(sdbus::Result<sdbus::ObjectPath>&& result, Options spec) override {
+        requireOwner(getObject());
         PendingReply<sdbus::ObjectPath> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
             manager::MountSpec parsed = parseMountSpec(spec);
@@ -273,6 +163,7 @@ private:
     }
 
     void RemoveMount(sdbus::Result<>&& result, std::string name, Options options) override {
+        requireOwner(getObject());
         PendingReply<> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
             if (name.empty()) {
@@ -285,6 +176,7 @@ private:
     }
 
     sdbus::ObjectPath ResolveMount(const std::string& nameOrPath) override {
+        requireOwner(getObject());
         return guardSync([&] {
             if (nameOrPath.empty()) {
                 throw invalidArgs("name_or_path must not be empty");
@@ -294,6 +186,7 @@ private:
     }
 
     std::vector<MountRow> ListMounts() override {
+        requireOwner(getObject());
         return guardSync([&] {
             auto mounts = manager_.list();
             std::sort(mounts.begin(), mounts.end(),
@@ -313,6 +206,9 @@ private:
     }
 
     std::string Version() override { return MEGAFUSE_VERSION; }
+    std::vector<std::string> RestartPending() override {
+        return guardSync([&] { return hooks_.restartPending(); });
+    }
     std::string ConfigPath() override {
         return guardSync([&] { return hooks_.configPath(); });
     }
@@ -374,6 +270,7 @@ public:
 
 private:
     void Mount(sdbus::Result<>&& result, Options options) override {
+        requireOwner(getObject());
         PendingReply<> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
             requireNoOptions(options);
@@ -384,6 +281,7 @@ private:
     }
 
     void Unmount(sdbus::Result<>&& result, Options options) override {
+        requireOwner(getObject());
         PendingReply<> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
             manager_.unmount(
@@ -394,6 +292,7 @@ private:
 
     void Prefetch(sdbus::Result<uint64_t>&& result, std::vector<std::string> paths,
                   Options options) override {
+        requireOwner(getObject());
         PendingReply<uint64_t> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
             requireNoOptions(options);
@@ -411,6 +310,7 @@ private:
 
     void Changes(sdbus::Result<std::vector<ChangeRow>>&& result, std::vector<std::string> paths,
                  Options options) override {
+        requireOwner(getObject());
         PendingReply<std::vector<ChangeRow>> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
             requireNoOptions(options);
@@ -424,6 +324,7 @@ private:
     }
 
     void Diff(sdbus::Result<std::string>&& result, std::vector<std::string> paths) override {
+        requireOwner(getObject());
         PendingReply<std::string> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
             requireRelativePaths(paths);
@@ -434,6 +335,7 @@ private:
     }
 
     void Reset(sdbus::Result<uint32_t>&& result, std::vector<std::string> paths) override {
+        requireOwner(getObject());
         PendingReply<uint32_t> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
             requireRelativePaths(paths);
@@ -446,6 +348,7 @@ private:
 
     void Commit(sdbus::Result<std::string>&& result, std::string message,
                 Options options) override {
+        requireOwner(getObject());
         PendingReply<std::string> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
             changes::CommitRequest request;
@@ -461,6 +364,7 @@ private:
     }
 
     void Push(sdbus::Result<std::string>&& result, std::string ref) override {
+        requireOwner(getObject());
         PendingReply<std::string> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
             manager_.push(name_, std::move(ref),
@@ -473,6 +377,7 @@ private:
 
     void Checkout(sdbus::Result<std::string>&& result, std::string revision,
                   Options options) override {
+        requireOwner(getObject());
         PendingReply<std::string> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
             const bool force = parseCheckoutOptions(options);

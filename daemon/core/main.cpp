@@ -1,6 +1,7 @@
 // mega-fused: the daemon's entry point. Parses the command line (CLI11) and runs one command;
 // with no subcommand the per-user service (core/Service.hpp), `mount` one foreground mount.
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -18,6 +19,9 @@
 int main(int argc, char** argv) {
     using megafuse::core::kExitFailure;
     using megafuse::core::kExitUsage;
+    // Everything the daemon and its git children write (clones, content cache, overlays, state)
+    // holds repository content or credentials: this user only (docs/dbus-api.md, "Security").
+    ::umask(077);
 
     CLI::App app{"mega-fused: a Git revision as a lazily loaded, read-only directory tree",
                  "mega-fused"};
@@ -65,6 +69,14 @@ int main(int argc, char** argv) {
                      "the overlay folder of a writable mount (default: "
                      "<state dir>/overlays/mount-<hash of the mount point>)")
         ->needs(writableFlag);
+    mountCommand->add_option("--token-file", mount.tokenFile,
+                             "Mega: file whose first line is a bearer token (mode 600)");
+    mountCommand
+        ->add_option("--refresh-interval", mount.refreshIntervalSeconds,
+                     "Mega at HEAD, read-only: seconds between polls for upstream changes "
+                     "(0: never)")
+        ->check(CLI::Range(0U, 86400U))
+        ->capture_default_str();
     mountCommand->add_flag("--allow-other", mount.allowOther,
                            "let other users see the mount (non-root: user_allow_other in "
                            "/etc/fuse.conf)");

@@ -126,12 +126,25 @@ std::optional<std::string> mountpointProblem(const fs::path& path) {
     if (isStaleMountpoint(path)) {
         return std::nullopt;
     }
+    // lstat: a symlink is refused, not followed. The kernel would mount on its target while
+    // every later check and the unmount (UMOUNT_NOFOLLOW) looked at the link, and the link could
+    // be pointed elsewhere between this check and the mount.
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) {
+    if (::lstat(path.c_str(), &st) != 0) {
         return "mountpoint '" + path.string() + "': " + errnoText(errno);
+    }
+    if (S_ISLNK(st.st_mode)) {
+        std::error_code ec;
+        const fs::path target = fs::canonical(path, ec);
+        return "mountpoint '" + path.string() + "' is a symbolic link" +
+               (ec ? std::string() : "; give the folder it points to ('" + target.string() + "')");
     }
     if (!S_ISDIR(st.st_mode)) {
         return "mountpoint '" + path.string() + "' is not a directory";
+    }
+    if (!isRoot() && st.st_uid != ::geteuid()) {
+        return "mountpoint '" + path.string() + "' is owned by uid " + std::to_string(st.st_uid) +
+               ", not by this user";
     }
     if (isMountPoint(path)) {
         return "mountpoint '" + path.string() + "' is already a mount point";

@@ -21,7 +21,8 @@ struct UnmountResult {
     std::string detail;  // errno text or fusermount3's stderr
 };
 
-// Why a path cannot be a mountpoint now; nullopt when it is a directory nothing is mounted on.
+// Why a path cannot be a mountpoint now; nullopt when it is a directory (not a symlink to one) of
+// this user (any owner for root) that nothing is mounted on.
 // A stale FUSE mount (ENOTCONN) counts as usable: call clearStaleMountpoint first.
 std::optional<std::string> mountpointProblem(const std::filesystem::path& path);
 

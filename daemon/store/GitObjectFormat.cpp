@@ -44,6 +44,11 @@ ObjectId hashBlobFile(int fd) {
     return fromGitOid(oid);
 }
 
+bool isEntryName(std::string_view name) {
+    return !name.empty() && name != "." && name != ".." &&
+           name.find_first_of(std::string_view("/\0", 2)) == std::string_view::npos;
+}
+
 std::vector<TreeEntry> parseTreeObject(std::string_view bytes, std::string_view what,
                                        size_t* skipped) {
     std::vector<TreeEntry> entries;
@@ -66,8 +71,7 @@ std::vector<TreeEntry> parseTreeObject(std::string_view bytes, std::string_view 
             corrupt(what, pos, "name without its NUL");
         }
         std::string_view name = bytes.substr(pos, nul - pos);
-        if (name.empty() || name == "." || name == ".." ||
-            name.find('/') != std::string_view::npos) {
+        if (!isEntryName(name)) {
             corrupt(what, pos, "invalid name");
         }
         pos = nul + 1;

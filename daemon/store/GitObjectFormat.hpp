@@ -18,6 +18,10 @@ ObjectId hashBlobObject(std::string_view bytes);
 // Throws StoreError(Io) when it cannot be read.
 ObjectId hashBlobFile(int fd);
 
+// True for a name a tree entry may have: one path component, so nothing built from it can name
+// a place outside its directory. Git never writes others; a hostile repository or server can.
+bool isEntryName(std::string_view name);
+
 // The entries of a raw tree object: repeated "<octal mode> <name>\0<20-byte id>". Throws
 // StoreError(Corrupt) naming `what` for a truncated or malformed object (bad mode digits, empty
 // name, a name with '/', ".", "..", a missing id). Entries with a mode Git never writes are

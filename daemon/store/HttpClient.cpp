@@ -34,7 +34,7 @@ std::chrono::milliseconds remainingUntil(Clock::time_point deadline) {
 
 struct HttpClient::Handle {
     struct Cleanup {
-        void operator()(CURL* curl) const { curl_easy_cleanup(curl); }
+        void operator()(CURL* handle) const { curl_easy_cleanup(handle); }
     };
     std::unique_ptr<CURL, Cleanup> curl;
 };

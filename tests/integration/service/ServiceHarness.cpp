@@ -17,10 +17,15 @@
 
 namespace megafuse::test {
 
-PrivateBus::PrivateBus(const std::filesystem::path& dir) {
-    address_ = "unix:path=" + (dir / "bus").string();
-    SubprocessResult result = runSubprocess({"dbus-daemon", "--session", "--address=" + address_,
-                                             "--fork", "--print-pid", "--nopidfile"});
+PrivateBus::PrivateBus(const std::filesystem::path& dir)
+    : PrivateBus("unix:path=" + (dir / "bus").string(), "") {}
+
+PrivateBus::PrivateBus(std::string address, const std::filesystem::path& configFile)
+    : address_(std::move(address)) {
+    const std::string config =
+        configFile.empty() ? std::string("--session") : "--config-file=" + configFile.string();
+    SubprocessResult result = runSubprocess(
+        {"dbus-daemon", config, "--address=" + address_, "--fork", "--print-pid", "--nopidfile"});
     if (!result.ok()) {
         throw HarnessError("dbus-daemon did not start: " + result.describe());
     }

@@ -23,6 +23,9 @@ namespace megafuse::test {
 class PrivateBus {
 public:
     explicit PrivateBus(const std::filesystem::path& dir);
+    // The same with a bus configuration of the test's own (its policy, its auth mechanisms)
+    // listening on address: `dbus-daemon --config-file=configFile --address=address`.
+    PrivateBus(std::string address, const std::filesystem::path& configFile);
     ~PrivateBus();
     PrivateBus(const PrivateBus&) = delete;
     PrivateBus& operator=(const PrivateBus&) = delete;
