@@ -18,6 +18,9 @@ if [ -n "${MEGAFUSE_SANITIZE:-}" ]; then
   # suppressed (each entry of tests/lsan.supp says why).
   export ASAN_OPTIONS="abort_on_error=0:detect_leaks=1:${ASAN_OPTIONS:-}"
   export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:${UBSAN_OPTIONS:-}"
+  # TSan (MEGAFUSE_SANITIZE=thread, build-thread/): the same, with reports inside uninstrumented
+  # libraries suppressed (each entry of tests/tsan.supp says why).
+  export TSAN_OPTIONS="suppressions=$PWD/tests/tsan.supp:halt_on_error=1:second_deadlock_stack=1:${TSAN_OPTIONS:-}"
 fi
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:${LSAN_OPTIONS:-}"
 scripts/build.sh "${cmake_args[@]}"

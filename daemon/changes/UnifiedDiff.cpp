@@ -4,9 +4,8 @@
 
 #include <git2.h>
 
-#include <cstdio>
-#include <cstring>
 #include <memory>
+#include <string_view>
 
 #include "changes/ChangeSet.hpp"
 #include "store/Libgit2.hpp"
@@ -25,7 +24,8 @@ std::string abbrev(const std::optional<Leaf>& leaf) {
 }
 
 bool isBinary(const std::string& bytes) {
-    return std::memchr(bytes.data(), 0, std::min(bytes.size(), kBinaryProbeBytes)) != nullptr;
+    return std::string_view(bytes).substr(0, kBinaryProbeBytes).find('\0') !=
+           std::string_view::npos;
 }
 
 bool needsQuoting(const std::string& path) {
@@ -141,7 +141,7 @@ void appendOne(std::string& out, const std::string& oldPath, const std::string& 
 }  // namespace
 
 std::string quotedPath(const std::string& prefix, const std::string& path) {
-    const std::string whole = prefix + path;
+    std::string whole = prefix + path;
     if (!needsQuoting(whole)) {
         return whole;
     }
@@ -177,9 +177,10 @@ std::string quotedPath(const std::string& prefix, const std::string& path) {
                 break;
             default:
                 if (c < 0x20 || c >= 0x7f) {
-                    char octal[5];
-                    std::snprintf(octal, sizeof octal, "\\%03o", c);
-                    out += octal;
+                    out += '\\';  // three octal digits, as git writes them
+                    out += static_cast<char>('0' + (c >> 6));
+                    out += static_cast<char>('0' + ((c >> 3) & 7));
+                    out += static_cast<char>('0' + (c & 7));
                 } else {
                     out += static_cast<char>(c);
                 }

@@ -7,6 +7,7 @@
 
 #include <cstdlib>
 #include <system_error>
+#include <vector>
 
 namespace megafuse {
 namespace {
@@ -15,8 +16,13 @@ std::filesystem::path homeDir() {
     if (const char* home = std::getenv("HOME"); home != nullptr && *home != '\0') {
         return home;
     }
-    if (const passwd* pw = ::getpwuid(::getuid()); pw != nullptr && pw->pw_dir != nullptr) {
-        return pw->pw_dir;
+    // getpwuid_r: getpwuid's static result would race with any other thread's passwd lookup.
+    passwd entry{};
+    passwd* found = nullptr;
+    std::vector<char> buffer(16384);
+    if (::getpwuid_r(::getuid(), &entry, buffer.data(), buffer.size(), &found) == 0 &&
+        found != nullptr && found->pw_dir != nullptr) {
+        return found->pw_dir;
     }
     return "/";
 }
@@ -30,9 +36,15 @@ std::filesystem::path xdgDir(const char* variable, const char* fallbackUnderHome
 
 }  // namespace
 
-std::filesystem::path defaultCacheDir() { return xdgDir("XDG_CACHE_HOME", ".cache"); }
-std::filesystem::path defaultStateDir() { return xdgDir("XDG_STATE_HOME", ".local/state"); }
-std::filesystem::path defaultConfigDir() { return xdgDir("XDG_CONFIG_HOME", ".config"); }
+std::filesystem::path defaultCacheDir() {
+    return xdgDir("XDG_CACHE_HOME", ".cache");
+}
+std::filesystem::path defaultStateDir() {
+    return xdgDir("XDG_STATE_HOME", ".local/state");
+}
+std::filesystem::path defaultConfigDir() {
+    return xdgDir("XDG_CONFIG_HOME", ".config");
+}
 
 void ensurePrivateDirectory(const std::filesystem::path& dir) {
     std::error_code ec;

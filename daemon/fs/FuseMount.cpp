@@ -164,7 +164,9 @@ bool fuseConfAllowsOther() {
     std::ifstream in("/etc/fuse.conf");
     std::string line;
     while (std::getline(in, line)) {
-        line = line.substr(0, line.find('#'));
+        if (const auto end = line.find('#'); end != std::string::npos) {
+            line.resize(end);
+        }
         const auto first = line.find_first_not_of(" \t\r");
         const auto last = line.find_last_not_of(" \t\r");
         if (first != std::string::npos &&

@@ -76,7 +76,7 @@ void BlobFetcher::fetch(const std::vector<ObjectId>& ids) {
                                  std::to_string(options_.timeout.count()) + " ms");
         }
         if (round->error) {
-            throw *round->error;
+            throw StoreError(*round->error);  // a copy per waiter: the round's is shared
         }
         for (const ObjectId& id : round->undelivered) {
             if (wanted.count(id) != 0) {

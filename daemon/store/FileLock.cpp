@@ -5,7 +5,7 @@
 #include <sys/file.h>
 
 #include <cerrno>
-#include <cstring>
+#include <system_error>
 #include <thread>
 
 #include "store/StoreError.hpp"
@@ -15,8 +15,8 @@ namespace megafuse::store {
 FileLock::FileLock(const std::filesystem::path& lockFile, std::chrono::milliseconds timeout)
     : fd_(::open(lockFile.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600)) {
     if (!fd_) {
-        throw StoreError(StoreErrc::Io,
-                         "open lock file " + lockFile.string() + ": " + std::strerror(errno));
+        throw StoreError(StoreErrc::Io, "open lock file " + lockFile.string() + ": " +
+                                            std::generic_category().message(errno));
     }
     const auto deadline = std::chrono::steady_clock::now() + timeout;
     auto pause = std::chrono::milliseconds(5);
@@ -25,8 +25,8 @@ FileLock::FileLock(const std::filesystem::path& lockFile, std::chrono::milliseco
             continue;
         }
         if (errno != EWOULDBLOCK) {
-            throw StoreError(StoreErrc::Io,
-                             "lock " + lockFile.string() + ": " + std::strerror(errno));
+            throw StoreError(StoreErrc::Io, "lock " + lockFile.string() + ": " +
+                                                std::generic_category().message(errno));
         }
         if (std::chrono::steady_clock::now() >= deadline) {
             throw StoreError(StoreErrc::Timeout, "another process holds " + lockFile.string() +

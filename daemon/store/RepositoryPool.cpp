@@ -30,28 +30,28 @@ RepositoryPool::Slot RepositoryPool::openHandle(uint64_t generation) const {
 RepositoryPool::Lease RepositoryPool::acquire() {
     std::unique_lock lock(mutex_);
     available_.wait(lock, [this] { return !idle_.empty() || opened_ < maxHandles_; });
-    if (idle_.empty()) {
-        ++opened_;
+    if (!idle_.empty()) {
+        Slot slot = std::move(idle_.back());
+        idle_.pop_back();
         uint64_t generation = generation_;
         lock.unlock();
-        try {
-            return Lease(*this, openHandle(generation));
-        } catch (...) {
-            std::lock_guard relock(mutex_);
-            --opened_;
-            available_.notify_one();
-            throw;
+        if (slot.generation != generation) {
+            git_odb_refresh(slot.odb.get());  // best effort: libgit2 also refreshes on a miss
+            slot.generation = generation;
         }
+        return Lease(*this, std::move(slot));
     }
-    Slot slot = std::move(idle_.back());
-    idle_.pop_back();
+    ++opened_;
     uint64_t generation = generation_;
     lock.unlock();
-    if (slot.generation != generation) {
-        git_odb_refresh(slot.odb.get());  // best effort: libgit2 also refreshes on a miss
-        slot.generation = generation;
+    try {
+        return Lease(*this, openHandle(generation));
+    } catch (...) {
+        std::lock_guard relock(mutex_);
+        --opened_;
+        available_.notify_one();
+        throw;
     }
-    return Lease(*this, std::move(slot));
 }
 
 void RepositoryPool::objectsChanged() {

@@ -5,7 +5,8 @@
 
 namespace megafuse::store {
 
-Tree::Tree(ObjectId id, std::vector<TreeEntry> entries) : id_(id), entries_(std::move(entries)) {
+Tree::Tree(const ObjectId& id, std::vector<TreeEntry> entries)
+    : id_(id), entries_(std::move(entries)) {
     std::sort(entries_.begin(), entries_.end(),
               [](const TreeEntry& a, const TreeEntry& b) { return a.name < b.name; });
     memoryBytes_ = sizeof(Tree) + entries_.capacity() * sizeof(TreeEntry);

@@ -35,7 +35,7 @@ class Tree {
 public:
     // Sorts entries by plain byte order of name so find() can bisect (Git's own order sorts
     // directories as "name/", which is not what a lookup by name needs).
-    Tree(ObjectId id, std::vector<TreeEntry> entries);
+    Tree(const ObjectId& id, std::vector<TreeEntry> entries);
 
     [[nodiscard]] const ObjectId& id() const { return id_; }
     [[nodiscard]] const std::vector<TreeEntry>& entries() const { return entries_; }

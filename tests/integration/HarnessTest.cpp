@@ -266,16 +266,20 @@ TEST_F(WatchdogTest, FreesACallBlockedOnAHungDaemon) {
     ASSERT_TRUE(waitUntilEveryThreadStopped(daemon.pid()));
     int result = 0;
     int error = 0;
+    MegaFused::StopResult stopped;
     EXPECT_NONFATAL_FAILURE_ON_ALL_THREADS(
         {
             struct stat st {};
             result = ::lstat((mountPoint() / "README.md").c_str(), &st);
             error = errno;
+            // Joins the watchdog thread before the macro reads its failure: lstat returning
+            // orders them only through the kernel, which ThreadSanitizer cannot see.
+            stopped = daemon.stop();
         },
         "watchdog");
     EXPECT_EQ(result, -1);
     EXPECT_TRUE(error == ENOTCONN || error == ECONNABORTED) << errnoText(error);
-    EXPECT_EQ(daemon.stop().status, -SIGKILL);
+    EXPECT_EQ(stopped.status, -SIGKILL);
     EXPECT_FALSE(isFuseMount(mountPoint()));
 }
 

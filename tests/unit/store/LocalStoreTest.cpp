@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <array>
 #include <thread>
 
 #include "StoreTestSupport.hpp"
@@ -182,9 +183,11 @@ TEST_F(LocalStoreTest, MissingOrWrongObjectsAreNotFound) {
     ObjectId missing = id("0123456789012345678901234567890123456789");
     EXPECT_FALSE(store_->hasBlob(missing));
     EXPECT_NO_THROW(store_->prefetchBlobs({missing}));  // a local source has nothing to fetch
-    for (auto call : {+[](ObjectStore&s, const ObjectId&i) { s.blobSize(i); },
-                      +[](ObjectStore&s, const ObjectId&i) { s.openBlob(i); },
-                      +[](ObjectStore&s, const ObjectId&i) { s.readTree(i); }}) {
+    using Call = void (*)(ObjectStore&, const ObjectId&);
+    const std::array<Call, 3> calls = {[](ObjectStore& s, const ObjectId& i) { s.blobSize(i); },
+                                       [](ObjectStore& s, const ObjectId& i) { s.openBlob(i); },
+                                       [](ObjectStore& s, const ObjectId& i) { s.readTree(i); }};
+    for (Call call : calls) {
         try {
             call(*store_, missing);
             ADD_FAILURE();
