@@ -118,7 +118,12 @@ TEST_F(LargeFileTest, FileOver200MegabytesReadsBackIdentical) {
     // The blob went into the content cache streamed, never whole through the daemon's memory.
     const uint64_t peak = peakResidentBytes(daemon->pid());
     EXPECT_GT(peak, 0U) << "no VmHWM for the daemon";
-    EXPECT_LT(peak, kLargeSize / 2) << "the daemon's peak RSS grew with the file";
+#ifndef __SANITIZE_ADDRESS__
+    const uint64_t bound = kLargeSize / 2;
+#else
+    const uint64_t bound = kLargeSize;  // ASan's shadow memory and quarantine; whole-blob was 2x+
+#endif
+    EXPECT_LT(peak, bound) << "the daemon's peak RSS grew with the file";
     got.reset();
     EXPECT_EQ(daemon->stop().status, 0);
 }

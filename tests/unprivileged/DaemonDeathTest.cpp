@@ -81,9 +81,10 @@ TEST_P(DaemonDeathTest, LeavesNoMountBehind) {
                                     {"MEGAFUSE_TEST_DIE_CUE", cue.string()}};
         // In sanitizer builds the preloaded library comes before the ASan runtime, which ASan
         // refuses by default; the order is harmless here (the library only starts a thread).
+        // handle_segv=0: the segfault case must end the daemon by SIGSEGV, not by ASan's report.
         const char* asan = std::getenv("ASAN_OPTIONS");
         options.extraEnvironment["ASAN_OPTIONS"] =
-            std::string(asan != nullptr ? asan : "") + ":verify_asan_link_order=0";
+            std::string(asan != nullptr ? asan : "") + ":verify_asan_link_order=0:handle_segv=0";
     }
     ChildProcess daemon(options);
     auto log = [&] {
