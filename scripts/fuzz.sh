@@ -35,7 +35,10 @@ for target in $FUZZ_TARGETS; do
   [ -f "tests/fuzz/$target.dict" ] && args+=(-dict="tests/fuzz/$target.dict")
   # New inputs go to the first folder (the build's); the seeds are read only.
   rc=0
-  "$binary" "${args[@]}" "$work/corpus" "tests/fuzz/corpus/$target" >"$work/log" 2>&1 || rc=$?
+  # A bound on the whole run too: after an out-of-memory report, LeakSanitizer's exit scan of a
+  # 2 GB heap was seen to spin for minutes.
+  timeout -k 10 $((FUZZ_SECONDS * 3 + 60)) \
+    "$binary" "${args[@]}" "$work/corpus" "tests/fuzz/corpus/$target" >"$work/log" 2>&1 || rc=$?
   tried=$(awk '/stat::number_of_executed_units/ {print $2}' "$work/log" | tail -n1)
   crashes=$(find "$work/crashes" -type f | wc -l)
   if [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ]; then
