@@ -21,8 +21,8 @@ namespace fs = std::filesystem;
 constexpr std::string_view kFile = "fuzz.yaml";
 
 bool isMountNameChar(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 bool hasSpaceOrControl(std::string_view text) {
@@ -78,8 +78,7 @@ void checkMount(const config::MountConfig& m, const config::GlobalSettings& g) {
             "an accepted mountpoint does not overlap state_dir", m.mountpoint.native());
     require(!m.revision.empty() && !hasSpaceOrControl(m.revision) && m.revision[0] != '-',
             "an accepted revision is one word that cannot be read as an option", m.revision);
-    require(isCleanRepoPath(m.subPath), "an accepted path has no ., .. or empty parts",
-            m.subPath);
+    require(isCleanRepoPath(m.subPath), "an accepted path has no ., .. or empty parts", m.subPath);
     const std::string& location = m.source.location;
     switch (m.source.kind) {
         case config::SourceConfig::Kind::LocalPath:
@@ -112,9 +111,9 @@ void checkMount(const config::MountConfig& m, const config::GlobalSettings& g) {
                 "fetch_concurrency within its bounds");
     }
     if (m.attrTimeout) {
-        require(*m.attrTimeout >= config::kMinAttrTimeout &&
-                    *m.attrTimeout <= config::kMaxAttrTimeout,
-                "attr_timeout within its bounds");
+        require(
+            *m.attrTimeout >= config::kMinAttrTimeout && *m.attrTimeout <= config::kMaxAttrTimeout,
+            "attr_timeout within its bounds");
     }
 }
 
@@ -128,9 +127,9 @@ void checkAccepted(const config::Config& c) {
     require(g.treeCacheBytes >= config::kMinTreeCacheBytes &&
                 g.treeCacheBytes <= config::kMaxTreeCacheBytes,
             "tree_cache_size within its bounds");
-    require(g.fetchTimeout >= config::kMinFetchTimeout &&
-                g.fetchTimeout <= config::kMaxFetchTimeout,
-            "fetch_timeout within its bounds");
+    require(
+        g.fetchTimeout >= config::kMinFetchTimeout && g.fetchTimeout <= config::kMaxFetchTimeout,
+        "fetch_timeout within its bounds");
     require(g.fetchConcurrency >= config::kMinFetchConcurrency &&
                 g.fetchConcurrency <= config::kMaxFetchConcurrency,
             "fetch_concurrency within its bounds");
@@ -165,8 +164,7 @@ void checkRefused(const config::ConfigError& error) {
     for (const auto& issue : error.issues()) {
         const std::string text = issue.format();
         require(issue.file == kFile, "every issue names the file", text);
-        require(issue.line >= 1 && issue.column >= 1, "every issue has a line and a column",
-                text);
+        require(issue.line >= 1 && issue.column >= 1, "every issue has a line and a column", text);
         require(text.starts_with(std::string(kFile) + ":" + std::to_string(issue.line) + ":" +
                                  std::to_string(issue.column) + ": "),
                 "every issue reads file:line:column: message", text);

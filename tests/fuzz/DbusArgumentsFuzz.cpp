@@ -186,8 +186,8 @@ bool accepts(const char* call, Fn&& fn,
 }
 
 bool isMountNameChar(char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '.' || c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == '-';
 }
 
 bool leavesMount(const std::string& path) {
@@ -257,8 +257,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (accepts("parseCommitOptions", [&] { author = dbus::parseCommitOptions(options); }) &&
         author) {
         for (const std::string* part : {&author->name, &author->email}) {
-            require(!part->empty() && part->find_first_of(std::string("<>\n\0", 4)) ==
-                                          std::string::npos,
+            require(!part->empty() &&
+                        part->find_first_of(std::string("<>\n\0", 4)) == std::string::npos,
                     "an accepted commit author cannot break the commit header", *part);
         }
     }
@@ -267,7 +267,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
             require(!leavesMount(path), "an accepted path stays inside the mount", path);
         }
     }
-    (void)accepts("ResolveMount", [&] { (void)mounts.resolve(call.nameOrPath); },
-                  manager::ManagerErrc::NotFound);
+    (void)accepts(
+        "ResolveMount", [&] { (void)mounts.resolve(call.nameOrPath); },
+        manager::ManagerErrc::NotFound);
     return 0;
 }

@@ -67,12 +67,13 @@ public:
         address.sin_family = AF_INET;
         address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
         socklen_t length = sizeof address;
-        require(listener_ && ::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address),
-                                    sizeof address) == 0 &&
-                    ::listen(listener_.get(), 16) == 0 &&
-                    ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&address),
-                                  &length) == 0,
-                "the loopback server listens");
+        require(
+            listener_ &&
+                ::bind(listener_.get(), reinterpret_cast<sockaddr*>(&address), sizeof address) ==
+                    0 &&
+                ::listen(listener_.get(), 16) == 0 &&
+                ::getsockname(listener_.get(), reinterpret_cast<sockaddr*>(&address), &length) == 0,
+            "the loopback server listens");
         port_ = ntohs(address.sin_port);
         std::thread([this] { serve(); }).detach();  // lives as long as the fuzzing process
     }
@@ -95,8 +96,7 @@ private:
                 }
                 request.append(buffer, static_cast<size_t>(n));
             }
-            require(request.find(std::string("Bearer ") + std::string(kToken)) !=
-                        std::string::npos,
+            require(request.find(std::string("Bearer ") + std::string(kToken)) != std::string::npos,
                     "every request carries the token");
             const bool head = request.starts_with("HEAD ");
             std::string body;
@@ -105,10 +105,11 @@ private:
                 std::lock_guard lock(answer_.mutex);
                 status = answer_.status;
                 body = request.find("/api/v1/file/tree") != std::string::npos ? answer_.tree
-                                                                                 : answer_.json;
+                                                                              : answer_.json;
             }
-            std::string reply = "HTTP/1.1 " + std::to_string(status) + " Fuzz\r\nContent-Length: " +
-                                std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n";
+            std::string reply = "HTTP/1.1 " + std::to_string(status) +
+                                " Fuzz\r\nContent-Length: " + std::to_string(body.size()) +
+                                "\r\nConnection: close\r\n\r\n";
             if (!head) {
                 reply += body;
             }
