@@ -18,6 +18,7 @@
 #include "common/Subprocess.hpp"
 #include "support/Git.hpp"
 #include "support/HarnessError.hpp"
+#include "support/Network.hpp"
 
 namespace megafuse::test {
 namespace {
@@ -35,14 +36,6 @@ size_t countEntries(const fs::path& dir) {
         throw HarnessError(dir.string() + ": " + ec.message());
     }
     return count;
-}
-
-sockaddr_in loopback(uint16_t port) {
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_port = htons(port);
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    return address;
 }
 
 // Writes all of data to fd; false when the peer is gone.

@@ -13,8 +13,6 @@
 #include "support/HarnessError.hpp"
 
 namespace megafuse::test {
-namespace {
-
 sockaddr_in loopback(uint16_t port) {
     sockaddr_in address{};
     address.sin_family = AF_INET;
@@ -22,8 +20,6 @@ sockaddr_in loopback(uint16_t port) {
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     return address;
 }
-
-}  // namespace
 
 uint16_t freeLoopbackPort() {
     UniqueFd socket(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));

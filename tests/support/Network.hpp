@@ -2,6 +2,8 @@
 // parallel test processes do not collide; a server counts as up once it accepts a connection.
 #pragma once
 
+#include <netinet/in.h>
+
 #include <chrono>
 #include <cstdint>
 #include <filesystem>
@@ -14,6 +16,9 @@
 #include "support/ChildProcess.hpp"
 
 namespace megafuse::test {
+
+// The address 127.0.0.1:port, for bind/connect.
+sockaddr_in loopback(uint16_t port);
 
 // A TCP port on 127.0.0.1 that was free a moment ago (the kernel's pick for port 0).
 uint16_t freeLoopbackPort();
