@@ -4,6 +4,8 @@
 # prints "<target>: N inputs tried in S s, C crashes" per target and exits non-zero when any
 # target crashed, keeping the crashing input in build-fuzz/fuzz-runs/<target>/crashes/.
 #   FUZZ_SECONDS=30        time per target
+#   FUZZ_SEED=N            libFuzzer's -seed (default: random). A fixed seed makes a run
+#                          repeatable: the same inputs in the same order, as far as the time goes.
 #   FUZZ_TARGETS="..."     which targets (default: all)
 #   FUZZ_BUILD_DIR=build-fuzz
 # Extra args go to cmake. Reproduce a crash: build-fuzz/bin/<target> <crash file>.
@@ -29,10 +31,12 @@ failed=0
 for target in $FUZZ_TARGETS; do
   binary=$(find "$FUZZ_BUILD_DIR" -type f -name "$target" -perm -u+x | head -n1)
   work=$FUZZ_BUILD_DIR/fuzz-runs/$target
-  rm -rf "$work/crashes"
+  # A fresh corpus each run too: what an earlier run found would change what a seeded run does.
+  rm -rf "$work/crashes" "$work/corpus"
   mkdir -p "$work/corpus" "$work/crashes"
   args=(-max_total_time="$FUZZ_SECONDS" -print_final_stats=1 -artifact_prefix="$work/crashes/")
   [ -f "tests/fuzz/$target.dict" ] && args+=(-dict="tests/fuzz/$target.dict")
+  [ -n "${FUZZ_SEED:-}" ] && args+=(-seed="$FUZZ_SEED")
   # New inputs go to the first folder (the build's); the seeds are read only.
   rc=0
   # A bound on the whole run too: after an out-of-memory report, LeakSanitizer's exit scan of a

@@ -271,4 +271,17 @@ std::string urlEncodePath(std::string_view path) {
     return out;
 }
 
+std::string HttpClient::withoutToken(std::string text) const {
+    if (!options_.bearerToken || options_.bearerToken->empty()) {
+        return text;
+    }
+    const std::string& token = *options_.bearerToken;
+    constexpr std::string_view kShown = "<token>";
+    for (size_t at = text.find(token); at != std::string::npos;
+         at = text.find(token, at + kShown.size())) {
+        text.replace(at, token.size(), kShown);
+    }
+    return text;
+}
+
 }  // namespace megafuse::store

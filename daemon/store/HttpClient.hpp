@@ -59,6 +59,10 @@ public:
     // HEAD; contentLength set when the server sent one.
     HttpResponse head(const std::string& url);
 
+    // text with every copy of the bearer token replaced by "<token>": for server text that a
+    // message may quote (a server echoing the token back must not put it in our logs).
+    [[nodiscard]] std::string withoutToken(std::string text) const;
+
     // Requests answered, attempts that failed (transport or 5xx).
     struct Counters {
         uint64_t requests = 0;

@@ -285,7 +285,8 @@ std::string MegaObjectStore::getBody(const std::string& url, const std::string& 
         throw StoreError(StoreErrc::FetchFailed, what + ": " + displayName_ + " answered HTTP " +
                                                      std::to_string(response.status));
     }
-    return std::move(response.body);
+    // JSON is quoted in messages (err_message, a bad oid): never with the token in it.
+    return http_->withoutToken(std::move(response.body));
 }
 
 ObjectId MegaObjectStore::fetchLatestCommit() {

@@ -75,7 +75,8 @@ private:
     std::optional<uint64_t> knownSize(const ObjectId& id);
     void rememberSize(const ObjectId& id, uint64_t size);
     ContentCache::Validator validatorFor(const ObjectId& id);
-    // The body of a GET answered 200 (JSON listings); NotFound on 404, FetchFailed otherwise.
+    // The body of a GET answered 200 (JSON listings), token-free; NotFound on 404, FetchFailed
+    // otherwise.
     std::string getBody(const std::string& url, const std::string& what);
     ObjectId fetchLatestCommit();
 
