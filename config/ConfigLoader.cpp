@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -14,10 +15,12 @@
 #include <functional>
 #include <map>
 #include <optional>
+#include <sstream>
 #include <system_error>
 #include <utility>
 #include <vector>
 
+#include "common/GitText.hpp"
 #include "common/Paths.hpp"
 #include "common/UniqueFd.hpp"
 #include "config/Units.hpp"
@@ -238,6 +241,81 @@ Where whereOf(const YAML::Mark& mark) {
     return {mark.line + 1, mark.column + 1};
 }
 
+// yaml-cpp 0.7's LoadAll never returns on a token no document can start with (a "," outside
+// brackets): it yields an empty document there, again and again, without moving on, one node
+// each time — ConfigLoaderFuzz saw it take 2 GB in seconds. So the documents are first counted
+// by a pass that builds nothing and stops at a document starting where the one before started
+// (every other document consumes a token); then the first one is loaded on its own.
+struct DocumentScan {
+    size_t documents = 0;
+    YAML::Mark secondAt = YAML::Mark::null_mark();  // the second document's root
+    std::optional<YAML::Mark> stuckAt;              // where a document would start forever
+};
+
+class DocumentCounter final : public YAML::EventHandler {
+public:
+    void OnDocumentStart(const YAML::Mark& mark) override {
+        start_ = mark;
+        root_.reset();
+    }
+    void OnDocumentEnd() override {}
+    void OnNull(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override { node(mark); }
+    void OnAlias(const YAML::Mark& mark, YAML::anchor_t /*anchor*/) override { node(mark); }
+    void OnScalar(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                  const std::string& /*value*/) override {
+        node(mark);
+    }
+    void OnSequenceStart(const YAML::Mark& mark, const std::string& /*tag*/,
+                         YAML::anchor_t /*anchor*/, YAML::EmitterStyle::value /*style*/) override {
+        node(mark);
+    }
+    void OnSequenceEnd() override {}
+    void OnMapStart(const YAML::Mark& mark, const std::string& /*tag*/, YAML::anchor_t /*anchor*/,
+                    YAML::EmitterStyle::value /*style*/) override {
+        node(mark);
+    }
+    void OnMapEnd() override {}
+
+    [[nodiscard]] const YAML::Mark& start() const { return start_; }
+    [[nodiscard]] YAML::Mark root() const { return root_.value_or(start_); }
+
+private:
+    void node(const YAML::Mark& mark) {
+        if (!root_) {
+            root_ = mark;
+        }
+    }
+
+    YAML::Mark start_ = YAML::Mark::null_mark();
+    std::optional<YAML::Mark> root_;
+};
+
+// Throws YAML::ParserException as LoadAll would.
+DocumentScan scanDocuments(std::string_view text) {
+    std::istringstream in{std::string(text)};
+    YAML::Parser parser(in);
+    DocumentCounter counter;
+    DocumentScan scan;
+    std::optional<int> previousStart;
+    while (parser.HandleNextDocument(counter)) {
+        if (previousStart == counter.start().pos) {
+            scan.stuckAt = counter.start();
+            break;
+        }
+        previousStart = counter.start().pos;
+        if (++scan.documents == 2) {
+            scan.secondAt = counter.root();
+        }
+    }
+    return scan;
+}
+
+std::string hexByte(char c) {
+    static constexpr std::string_view kHex = "0123456789abcdef";
+    const auto byte = static_cast<unsigned char>(c);
+    return std::string("0x") + kHex[byte >> 4U] + kHex[byte & 0xfU];
+}
+
 // What a mount contributes to the checks across mounts, for the ones whose values parsed.
 struct MountSite {
     Where at;  // the list entry
@@ -252,26 +330,40 @@ public:
     Parser(std::string_view text, std::string file) : text_(text), file_(std::move(file)) {}
 
     Config run() {
-        std::vector<YAML::Node> documents;
+        if (auto bad = firstNonUtf8Byte(text_)) {
+            // YAML text is Unicode; and every value may end up in a D-Bus string, which must be
+            // UTF-8 (docs/dbus-api.md), so a Latin-1 path is refused here, where it can be named.
+            report(whereOfOffset(*bad), "", Kind::Syntax,
+                   "invalid YAML: byte " + hexByte(text_[*bad]) +
+                       " is not UTF-8 (save the file as UTF-8)");
+            throw ConfigError(std::move(issues_));
+        }
+        DocumentScan scan;
+        YAML::Node root;
         try {
-            documents = YAML::LoadAll(std::string(text_));
+            scan = scanDocuments(text_);
+            if (scan.stuckAt) {
+                const auto pos = static_cast<size_t>(std::max(scan.stuckAt->pos, 0));
+                report(whereOf(*scan.stuckAt), "", Kind::Syntax,
+                       "invalid YAML: unexpected " +
+                           (pos < text_.size() ? quote(text_.substr(pos, 1)) : "end of file"));
+                throw ConfigError(std::move(issues_));
+            }
+            root = YAML::Load(std::string(text_));
         } catch (const YAML::ParserException& e) {
             report(whereOf(e.mark), "", Kind::Syntax,
                    "invalid YAML: " + e.msg + tabHint(e.mark.line));
             throw ConfigError(std::move(issues_));
         }
-        if (documents.size() > 1) {
-            report(whereOf(documents[1].Mark()), "", Kind::Syntax,
-                   "expected one YAML document, found " + std::to_string(documents.size()));
+        if (scan.documents > 1) {
+            report(whereOf(scan.secondAt), "", Kind::Syntax,
+                   "expected one YAML document, found " + std::to_string(scan.documents));
         }
-        if (!documents.empty()) {
-            const YAML::Node& root = documents.front();
-            if (root.IsMap()) {
-                parseGlobal(root);
-            } else if (!root.IsNull()) {
-                report(whereOf(root.Mark()), "", Kind::WrongType,
-                       "the configuration must be a map of settings (got " + got(root) + ")");
-            }
+        if (root.IsMap()) {
+            parseGlobal(root);
+        } else if (!root.IsNull()) {
+            report(whereOf(root.Mark()), "", Kind::WrongType,
+                   "the configuration must be a map of settings (got " + got(root) + ")");
         }
         checkAcrossMounts();
         if (!issues_.empty()) {
@@ -365,6 +457,19 @@ private:
         lineStart = lineStart == std::string_view::npos ? 0 : lineStart + 1;
         auto line = std::count(text_.begin(), text_.begin() + static_cast<ptrdiff_t>(dash), '\n');
         return {static_cast<int>(line) + 1, static_cast<int>(dash - lineStart) + 1};
+    }
+
+    // A byte offset as yaml-cpp counts positions: lines, then characters (not bytes) into the
+    // line. The text before offset is well-formed UTF-8.
+    [[nodiscard]] Where whereOfOffset(size_t offset) const {
+        const size_t newline = offset == 0 ? std::string_view::npos : text_.rfind('\n', offset - 1);
+        const size_t lineStart = newline == std::string_view::npos ? 0 : newline + 1;
+        const auto begin = text_.begin() + static_cast<ptrdiff_t>(lineStart);
+        const auto end = text_.begin() + static_cast<ptrdiff_t>(offset);
+        const auto line = std::count(text_.begin(), begin, '\n');
+        const auto characters = std::count_if(
+            begin, end, [](char c) { return (static_cast<unsigned char>(c) & 0xC0U) != 0x80U; });
+        return {static_cast<int>(line) + 1, static_cast<int>(characters) + 1};
     }
 
     static std::string join(const std::string& prefix, std::string_view name) {

@@ -3,6 +3,9 @@
 #include "dbus/CallArguments.hpp"
 
 #include <algorithm>
+#include <utility>
+
+#include "dbus/BusText.hpp"
 
 namespace megafuse::dbus {
 namespace {
@@ -60,6 +63,18 @@ void requireRelativePaths(const std::vector<std::string>& paths) {
             pos = slash + 1;
         }
     }
+}
+
+std::vector<std::string> pathsFromBus(std::vector<std::string> paths) {
+    for (auto& path : paths) {
+        auto bytes = unquotePath(path);
+        if (!bytes) {
+            throw invalidArgs("path '" + path + "' starts with '\"' but is not a quoted path");
+        }
+        path = std::move(*bytes);
+    }
+    requireRelativePaths(paths);
+    return paths;
 }
 
 std::optional<changes::Signature> parseCommitOptions(const Options& options) {

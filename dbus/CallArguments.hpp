@@ -30,6 +30,9 @@ manager::UnmountOptions parseUnmountOptions(const Options& options);
 void requireNoOptions(const Options& options);
 // Paths of the change-set methods: relative to the mount root, never leaving it.
 void requireRelativePaths(const std::vector<std::string>& paths);
+// The same after reading each path back from the quoted form replies use for names that are not
+// UTF-8 (BusText's unquotePath; docs/dbus-api.md, "Paths"), so every changed path can be named.
+std::vector<std::string> pathsFromBus(std::vector<std::string> paths);
 // Commit: author_name and author_email (s), both or neither; nullopt = the configured author.
 std::optional<changes::Signature> parseCommitOptions(const Options& options);
 // Checkout: force (b); returns it.

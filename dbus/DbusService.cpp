@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "MegaFuse1Adaptor.hpp"
+#include "dbus/BusText.hpp"
 #include "dbus/CallArguments.hpp"
 #include "dbus/ErrorMapping.hpp"
 #include "dbus/ObjectPaths.hpp"
@@ -34,7 +35,7 @@ sdbus::Error asDbusError(std::exception_ptr error) {
     } catch (const sdbus::Error& e) {
         return e;
     } catch (const std::exception& e) {
-        return sdbus::Error(kFailed, e.what());
+        return sdbus::Error(kFailed, escapeNonUtf8(e.what()));
     } catch (...) {
         return sdbus::Error(kFailed, "unknown error");
     }
@@ -72,14 +73,28 @@ void guardAsync(const sdbus::Result<R...>& result, Fn&& handler) noexcept {
 
 using ChangeRow = sdbus::Struct<std::string, std::string, std::string, std::string, std::string>;
 
+// A tree or overlay name may be any bytes; a D-Bus string must be UTF-8 (BusText).
 std::vector<ChangeRow> changeRows(const std::vector<changes::Change>& list) {
     std::vector<ChangeRow> rows;
     rows.reserve(list.size());
     for (const auto& change : list) {
-        rows.emplace_back(std::string(1, changes::statusLetter(change.kind)), change.path,
-                          change.oldPath, change.oldMode, change.newMode);
+        rows.emplace_back(std::string(1, changes::statusLetter(change.kind)),
+                          quotePath(change.path), quotePath(change.oldPath), change.oldMode,
+                          change.newMode);
     }
     return rows;
+}
+
+// A diff's paths are quoted as Git quotes them (UnifiedDiff), but its lines are the files' bytes:
+// a text file in Latin-1 cannot travel in the reply's string. Said so, rather than sent altered
+// (the diff is meant for git apply) or not at all (sd-bus refuses it, the caller would wait).
+std::optional<ManagerError> diffNotUtf8(const std::string& text) {
+    if (isUtf8(text)) {
+        return std::nullopt;
+    }
+    return ManagerError(ManagerErrc::Failed,
+                        "the diff holds file content that is not UTF-8, which a D-Bus string "
+                        "cannot carry; diff other paths, or run git diff in a checkout");
 }
 
 // Only the user the daemon runs as may call its methods (docs/dbus-api.md, "Security"). A session
@@ -194,12 +209,14 @@ private:
             std::vector<MountRow> rows;
             rows.reserve(mounts.size());
             for (const auto& m : mounts) {
-                rows.emplace_back(sdbus::ObjectPath(mountObjectPath(m.config.name)), m.config.name,
-                                  m.config.source.describe(), m.config.revision, m.commitId,
-                                  m.config.subPath, m.config.mountpoint.string(), m.config.writable,
-                                  m.config.automount, m.configured, manager::toString(m.state),
-                                  m.lastError, m.stats.objectsFetched, m.stats.bytesFetched,
-                                  m.stats.cacheHits, m.stats.cacheMisses, Options{});
+                rows.emplace_back(
+                    sdbus::ObjectPath(mountObjectPath(m.config.name)), m.config.name,
+                    escapeNonUtf8(m.config.source.describe()), escapeNonUtf8(m.config.revision),
+                    m.commitId, escapeNonUtf8(m.config.subPath),
+                    escapeNonUtf8(m.config.mountpoint.string()), m.config.writable,
+                    m.config.automount, m.configured, manager::toString(m.state),
+                    escapeNonUtf8(m.lastError), m.stats.objectsFetched, m.stats.bytesFetched,
+                    m.stats.cacheHits, m.stats.cacheMisses, Options{});
             }
             return rows;
         });
@@ -314,7 +331,7 @@ private:
         PendingReply<std::vector<ChangeRow>> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
             requireNoOptions(options);
-            requireRelativePaths(paths);
+            paths = pathsFromBus(std::move(paths));
             manager_.listChanges(name_, std::move(paths),
                                  [reply](const std::optional<ManagerError>& error,
                                          const std::vector<changes::Change>& list) {
@@ -327,10 +344,16 @@ private:
         requireOwner(getObject());
         PendingReply<std::string> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
-            requireRelativePaths(paths);
-            manager_.diff(name_, std::move(paths),
-                          [reply](const std::optional<ManagerError>& error,
-                                  const std::string& text) { reply.complete(error, text); });
+            paths = pathsFromBus(std::move(paths));
+            manager_.diff(
+                name_, std::move(paths),
+                [reply](const std::optional<ManagerError>& error, const std::string& text) {
+                    if (auto notUtf8 = error ? std::nullopt : diffNotUtf8(text)) {
+                        reply.complete(notUtf8, "");
+                        return;
+                    }
+                    reply.complete(error, text);
+                });
         });
     }
 
@@ -338,7 +361,7 @@ private:
         requireOwner(getObject());
         PendingReply<uint32_t> reply(std::move(result), hooks_.post);
         guardAsync(reply.result(), [&] {
-            requireRelativePaths(paths);
+            paths = pathsFromBus(std::move(paths));
             manager_.reset(name_, std::move(paths),
                            [reply](const std::optional<ManagerError>& error, uint64_t count) {
                                reply.complete(error, static_cast<uint32_t>(count));
@@ -370,7 +393,7 @@ private:
             manager_.push(name_, std::move(ref),
                           [reply](const std::optional<ManagerError>& error,
                                   const changes::PushResult& pushed) {
-                              reply.complete(error, pushed.serverMessage);
+                              reply.complete(error, escapeNonUtf8(pushed.serverMessage));
                           });
         });
     }
@@ -391,16 +414,18 @@ private:
     }
 
     std::string Name() override { return name_; }
-    std::string Source() override { return info_.config.source.describe(); }
-    std::string Revision() override { return info_.config.revision; }
+    // The config loader refuses text that is not UTF-8 and AddMount's arguments are UTF-8, so
+    // these are escaped only in case; LastError may quote any path.
+    std::string Source() override { return escapeNonUtf8(info_.config.source.describe()); }
+    std::string Revision() override { return escapeNonUtf8(info_.config.revision); }
     std::string CommitId() override { return info_.commitId; }
-    std::string SubPath() override { return info_.config.subPath; }
-    std::string MountPoint() override { return info_.config.mountpoint.string(); }
+    std::string SubPath() override { return escapeNonUtf8(info_.config.subPath); }
+    std::string MountPoint() override { return escapeNonUtf8(info_.config.mountpoint.string()); }
     bool Writable() override { return info_.config.writable; }
     bool Automount() override { return info_.config.automount; }
     bool Configured() override { return info_.configured; }
     std::string State() override { return manager::toString(info_.state); }
-    std::string LastError() override { return info_.lastError; }
+    std::string LastError() override { return escapeNonUtf8(info_.lastError); }
     // Counters change on every fetch: read live, announced by no signal (the contract says so).
     uint64_t ObjectsFetched() override { return liveStats().objectsFetched; }
     uint64_t BytesFetched() override { return liveStats().bytesFetched; }

@@ -1,6 +1,8 @@
 // ErrorMapping: ManagerErrc → D-Bus error name (see the header).
 #include "dbus/ErrorMapping.hpp"
 
+#include "dbus/BusText.hpp"
+
 namespace megafuse::dbus {
 
 std::string dbusErrorName(manager::ManagerErrc code) {
@@ -11,7 +13,8 @@ std::string dbusErrorName(manager::ManagerErrc code) {
 }
 
 sdbus::Error toDbusError(const manager::ManagerError& error) {
-    return sdbus::Error(dbusErrorName(error.code()), error.what());
+    // Messages quote paths from trees and overlays, which may be any bytes.
+    return sdbus::Error(dbusErrorName(error.code()), escapeNonUtf8(error.what()));
 }
 
 }  // namespace megafuse::dbus

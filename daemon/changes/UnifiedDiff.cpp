@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "changes/ChangeSet.hpp"
+#include "common/GitText.hpp"
 #include "store/Libgit2.hpp"
 
 namespace megafuse::changes {
@@ -26,15 +27,6 @@ std::string abbrev(const std::optional<Leaf>& leaf) {
 bool isBinary(const std::string& bytes) {
     return std::string_view(bytes).substr(0, kBinaryProbeBytes).find('\0') !=
            std::string_view::npos;
-}
-
-bool needsQuoting(const std::string& path) {
-    for (unsigned char c : path) {
-        if (c < 0x20 || c == '"' || c == '\\' || c >= 0x7f) {
-            return true;
-        }
-    }
-    return false;
 }
 
 // Text kinds: a file's bytes; a symlink's target; a gitlink as "Subproject commit <id>".
@@ -141,53 +133,7 @@ void appendOne(std::string& out, const std::string& oldPath, const std::string& 
 }  // namespace
 
 std::string quotedPath(const std::string& prefix, const std::string& path) {
-    std::string whole = prefix + path;
-    if (!needsQuoting(whole)) {
-        return whole;
-    }
-    std::string out = "\"";
-    for (unsigned char c : whole) {
-        switch (c) {
-            case '\a':
-                out += "\\a";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\v':
-                out += "\\v";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            default:
-                if (c < 0x20 || c >= 0x7f) {
-                    out += '\\';  // three octal digits, as git writes them
-                    out += static_cast<char>('0' + (c >> 6));
-                    out += static_cast<char>('0' + ((c >> 3) & 7));
-                    out += static_cast<char>('0' + (c & 7));
-                } else {
-                    out += static_cast<char>(c);
-                }
-        }
-    }
-    out += "\"";
-    return out;
+    return quoteGitPath(prefix + path, NonAscii::Octal);
 }
 
 void appendUnifiedDiff(std::string& out, const RawChange& change, const std::string& beforeBytes,

@@ -17,24 +17,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-void writeText(const fs::path& file, const std::string& text) {
-    std::ofstream out(file, std::ios::binary | std::ios::trunc);
-    out << text;
-    if (!out) {
-        throw std::runtime_error("cannot write " + file.string());
-    }
-}
-
-std::string readText(const fs::path& file) {
-    std::ifstream in(file, std::ios::binary);
-    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-std::string describe(const SubprocessResult& result) {
-    return "exit " + std::to_string(result.exitCode) + "\nstdout: " + result.out +
-           "\nstderr: " + result.err;
-}
-
 // The same edits, wherever root is: a mount or a checkout.
 void editSession(const fs::path& root) {
     writeText(root / "README.md", "hello\nfrom the mount\n");         // modify

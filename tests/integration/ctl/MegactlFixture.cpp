@@ -4,6 +4,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
+#include <stdexcept>
 #include <thread>
 
 #include "support/HarnessError.hpp"
@@ -91,6 +93,24 @@ bool MegactlDaemonTest::waitForState(const std::string& name, const std::string&
 
 bool isOneLine(const std::string& text) {
     return !text.empty() && text.back() == '\n' && text.find('\n') == text.size() - 1;
+}
+
+std::string describe(const SubprocessResult& result) {
+    return "exit " + std::to_string(result.exitCode) + "\nstdout: " + result.out +
+           "\nstderr: " + result.err;
+}
+
+void writeText(const std::filesystem::path& file, const std::string& text) {
+    std::ofstream out(file, std::ios::binary | std::ios::trunc);
+    out << text;
+    if (!out) {
+        throw std::runtime_error("cannot write " + file.string());
+    }
+}
+
+std::string readText(const std::filesystem::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
 }  // namespace megafuse::test

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <map>
 #include <memory>
 #include <optional>
@@ -56,5 +57,12 @@ protected:
 
 // The first line of text, and whether it is the only one.
 bool isOneLine(const std::string& text);
+
+// A finished command for a failure message: its exit code, stdout and stderr.
+std::string describe(const SubprocessResult& result);
+
+// A whole file's bytes written (throws when it cannot be) or read ("" when it cannot be).
+void writeText(const std::filesystem::path& file, const std::string& text);
+std::string readText(const std::filesystem::path& file);
 
 }  // namespace megafuse::test

@@ -21,11 +21,6 @@ constexpr const char* kNotRunning =
     "megactl: mega-fused is not running on the session bus: start it with "
     "`systemctl --user start mega-fuse`\n";
 
-std::string describe(const SubprocessResult& result) {
-    return "exit " + std::to_string(result.exitCode) + "\nstdout:\n" + result.out + "\nstderr:\n" +
-           result.err;
-}
-
 // ---- no daemon ----------------------------------------------------------------------------
 
 TEST_F(MegactlTest, VersionPrintsAndExitsZero) {

@@ -59,6 +59,28 @@ const std::vector<BadCase>& badCases() {
          "---\n"
          "log_level: debug\n",
          {"config.yaml:3:1: expected one YAML document, found 2"}},
+        // yaml-cpp's LoadAll never returns on these (an empty document at the "," forever,
+        // gigabytes of nodes): ConfigLoaderFuzz's out-of-memory finding.
+        {"StrayCommaAtTopLevel", ",", {R"(config.yaml:1:1: invalid YAML: unexpected ",")"}},
+        {"StrayCommaAfterAList",
+         "- a\n"
+         "- b\n"
+         ",\n",
+         {R"(config.yaml:3:1: invalid YAML: unexpected ",")"}},
+        {"StrayCommaInTheSecondDocument",
+         "log_level: info\n"
+         "--- ,\n",
+         {R"(config.yaml:2:5: invalid YAML: unexpected ",")"}},
+        // YAML is Unicode, and values end up in D-Bus strings, which must be UTF-8.
+        {"NotUtf8",
+         "mounts:\n"
+         "  - name: a\n"
+         "    source: /r\n"
+         "    mountpoint: /mnt/\xc3\xa9t\xe9\n",
+         {"config.yaml:4:24: invalid YAML: byte 0xe9 is not UTF-8 (save the file as UTF-8)"}},
+        {"NotUtf8Surrogate",
+         "log_level: \xed\xa0\x80\n",
+         {"config.yaml:1:12: invalid YAML: byte 0xed is not UTF-8 (save the file as UTF-8)"}},
         {"TopLevelList",
          "- linux\n",
          {R"(config.yaml:1:1: the configuration must be a map of settings (got a list))"}},
