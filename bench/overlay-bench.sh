@@ -3,7 +3,7 @@
 # over a checkout of the same base, measured in one run. Not a test: never run in CI.
 #
 #   sudo bench/overlay-bench.sh [--binary PATH] [--dir DIR] [--write-mib N] [--files N]
-#                               [--changes N] [--corpus DIR] [--runs N]
+#                               [--changes N] [--corpus DIR] [--runs N] [--only changes]
 #
 # Measures: sequential write of N MiB (default 1024) with a final fsync; untar of N small files
 # (default 10,000); rename of a folder holding N base files. Prints a markdown table of seconds
@@ -12,7 +12,8 @@
 # (bench/prepare-corpus.sh makes it): N files spread over the tree get one more line, in a native
 # checkout and in a writable service mount; then `git status --porcelain` against
 # `megactl changes`, both warm, median of --runs (default 5). Needs dbus-daemon and megactl beside
-# the binary too; the checkout takes ~1.5 GB under DIR.
+# the binary too; the checkout takes ~1.5 GB under DIR. --only changes skips the write, untar
+# and rename measures (and their fuse-overlayfs mount) to measure that alone.
 # Needs root, git, fuse3, fuse-overlayfs, tar. Leaves no mount or process behind, whatever the
 # outcome.
 set -euo pipefail
@@ -25,6 +26,7 @@ files=10000
 changes=0
 corpus="${MEGAFUSE_BENCH_CORPUS:-/var/tmp/mega-fuse-bench}/corpus/linux.git"
 runs=5
+only=""
 while (($#)); do
   case "$1" in
     --binary) binary="$2"; shift 2 ;;
@@ -34,12 +36,18 @@ while (($#)); do
     --changes) changes="$2"; shift 2 ;;
     --corpus) corpus="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    --only) only="$2"; shift 2 ;;
+    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
     *) echo "overlay-bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
 [[ -x "$binary" ]] || { echo "overlay-bench: no mega-fused at $binary (--binary)" >&2; exit 2; }
-command -v fuse-overlayfs >/dev/null || { echo "overlay-bench: fuse-overlayfs missing" >&2; exit 2; }
+case "$only" in
+  "") ;;
+  changes) ((changes > 0)) || changes=1000 ;;
+  *) echo "overlay-bench: --only takes 'changes', not '$only'" >&2; exit 2 ;;
+esac
+[[ -n "$only" ]] || command -v fuse-overlayfs >/dev/null || { echo "overlay-bench: fuse-overlayfs missing" >&2; exit 2; }
 megactl="$(dirname "$binary")/megactl"
 if ((changes > 0)); then
   [[ -x "$megactl" ]] || { echo "overlay-bench: no megactl beside $binary" >&2; exit 2; }
@@ -63,6 +71,9 @@ cleanup() {
 trap cleanup EXIT
 
 rm -rf "$dir" && mkdir -p "$dir"/{repo,native,mega,fov,fov-upper,fov-work,overlay,cache}
+seconds() { local start end; start=$(date +%s.%N); "$@" >/dev/null 2>&1; end=$(date +%s.%N); echo "$end - $start" | bc -l; }
+
+if [[ -z "$only" ]]; then
 echo "preparing a base of $files files and an archive of $files small files..." >&2
 git -C "$dir/repo" init -q -b main
 mkdir -p "$dir/repo/big" "$dir/tarsrc/small"
@@ -79,7 +90,6 @@ daemon_pid=$!
 fuse-overlayfs -o "lowerdir=$dir/lower,upperdir=$dir/fov-upper,workdir=$dir/fov-work" "$dir/fov"
 for _ in $(seq 100); do grep -q " $dir/mega fuse" /proc/mounts && break; sleep 0.1; done
 
-seconds() { local start end; start=$(date +%s.%N); "$@" >/dev/null 2>&1; end=$(date +%s.%N); echo "$end - $start" | bc -l; }
 write_big() { dd if=/dev/zero of="$1/big.bin" bs=1M count="$write_mib" conv=fsync status=none; }
 untar() { tar xf "$dir/small.tar" -C "$1" && sync -f "$1"; }
 rename_dir() { mv "$1/big" "$1/big-renamed"; }
@@ -97,6 +107,7 @@ done
 
 if fusermount3 -u "$dir/mega"; then wait "$daemon_pid" 2>/dev/null || true; daemon_pid=""; fi
 fusermount3 -u "$dir/fov" || true
+fi
 ((changes > 0)) || exit 0
 
 # --- changes: `megactl changes` (the overlay alone, O(changes)) against `git status` (stats the

@@ -212,6 +212,8 @@ struct ChangeSet::Impl {
     overlay::OverlayStore& overlay;
     overlay::LiveView& view;
     ChangeSetOptions options;
+    // Outlives every call, so a `changes` after another hashes only the files written since.
+    std::unique_ptr<ContentHashCache> hashes;
 
     [[nodiscard]] store::ObjectId base() const {
         auto commit = overlay.baseCommit();
@@ -224,7 +226,13 @@ struct ChangeSet::Impl {
     store::ObjectId rootOf(const store::ObjectId& commit) {
         return store->treeAtPath(commit, options.subPath);
     }
-    std::vector<RawChange> walk() { return ChangeWalk(overlay, *store).all(rootOf(base())); }
+    ChangeWalk walker() { return ChangeWalk(overlay, *store, hashes.get()); }
+    std::vector<RawChange> walk() { return walker().all(rootOf(base())); }
+    // Empties the overlay; the node ids it had are free again, so their hashes go too.
+    void clearOverlay() {
+        overlay.clear();
+        hashes->clear();
+    }
 
     // Restores the base state of one path (its parents materialized as needed).
     void restore(const std::string& path, const store::ObjectId& baseRoot);
@@ -305,7 +313,9 @@ void ChangeSet::Impl::restore(const std::string& path, const store::ObjectId& ba
 
 ChangeSet::ChangeSet(std::shared_ptr<store::ObjectStore> store, overlay::OverlayStore& overlay,
                      overlay::LiveView& view, ChangeSetOptions options)
-    : impl_(std::make_unique<Impl>(Impl{std::move(store), overlay, view, std::move(options)})) {
+    : impl_(std::make_unique<Impl>(
+          Impl{std::move(store), overlay, view, std::move(options), nullptr})) {
+    impl_->hashes = std::make_unique<ContentHashCache>(impl_->options.maxHashCacheEntries);
     store::ensureLibgit2();
 }
 
@@ -394,8 +404,7 @@ size_t ChangeSet::reset(const std::vector<std::string>& paths) {
         impl_->view.mutateExclusively([&] {
             impl_->overlay.transaction([&] {
                 const store::ObjectId baseRoot = impl_->rootOf(impl_->base());
-                const std::vector<RawChange> before =
-                    ChangeWalk(impl_->overlay, *impl_->store).all(baseRoot);
+                const std::vector<RawChange> before = impl_->walker().all(baseRoot);
                 std::set<std::string> targets;
                 for (const RawChange& raw : before) {
                     if (!selected(raw, filters)) {
@@ -409,15 +418,15 @@ size_t ChangeSet::reset(const std::vector<std::string>& paths) {
                     }
                 }
                 if (everything) {
-                    impl_->overlay.clear();
+                    impl_->clearOverlay();
                     return;
                 }
                 targets.insert(filters.begin(), filters.end());
                 for (const std::string& target : targets) {
                     impl_->restore(target, baseRoot);
                 }
-                if (ChangeWalk(impl_->overlay, *impl_->store).all(baseRoot).empty()) {
-                    impl_->overlay.clear();  // back to nothing materialized: O(1) status again
+                if (impl_->walker().all(baseRoot).empty()) {
+                    impl_->clearOverlay();  // back to nothing materialized: O(1) status again
                 }
             });
         });
@@ -453,7 +462,7 @@ store::ObjectId ChangeSet::commit(const CommitRequest& request) {
         impl_->view.mutateExclusively([&] {
             const store::ObjectId base = impl_->base();
             const store::ObjectId baseRoot = impl_->rootOf(base);
-            if (ChangeWalk(impl_->overlay, *impl_->store).all(baseRoot).empty()) {
+            if (impl_->walker().all(baseRoot).empty()) {
                 throw ChangeSetError(
                     ChangeSetErrc::NothingToCommit,
                     "nothing to commit: the mount shows commit " + base.hex() + " unchanged");
@@ -472,7 +481,7 @@ store::ObjectId ChangeSet::commit(const CommitRequest& request) {
                                     "mega-fuse: commit on " + base.hex());
             impl_->overlay.transaction([&] {
                 impl_->overlay.setBaseCommit(created);
-                impl_->overlay.clear();
+                impl_->clearOverlay();
             });
         });
         return created;
@@ -524,8 +533,8 @@ store::ObjectId ChangeSet::checkout(const std::string& revision, bool force) {
                 }
                 checkout.apply(oldRoot, newRoot);
                 impl_->overlay.setBaseCommit(target);
-                if (ChangeWalk(impl_->overlay, *impl_->store).all(newRoot).empty()) {
-                    impl_->overlay.clear();
+                if (impl_->walker().all(newRoot).empty()) {
+                    impl_->clearOverlay();
                 }
             });
         });

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "changes/ContentHashCache.hpp"
 #include "overlay/LiveView.hpp"
 #include "overlay/OverlayStore.hpp"
 #include "store/ObjectId.hpp"
@@ -84,6 +85,9 @@ struct ChangeSetOptions {
     // Added after the first four (so existing aggregate initializers keep their meaning):
     std::chrono::milliseconds pushTimeout{std::chrono::minutes(10)};  // one `git push`, at most
     std::string mountName;  // names the ref keeping commits alive: refs/mega-fuse/<name>
+    // Blob ids of modified files kept between calls (ContentHashCache): at most this many files;
+    // documented bound (docs/overlay.md, "Bounds"), not a YAML key.
+    size_t maxHashCacheEntries = ContentHashCache::kDefaultMaxEntries;
 };
 
 class ChangeSet {

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <map>
+#include <memory>
 
 #include "changes/ChangeSet.hpp"
 #include "store/Libgit2.hpp"
@@ -31,12 +32,17 @@ Leaf leafOf(const TreeEntry& entry) {
     return Leaf{entry.id, entry.kind};
 }
 
-// Sorted (byte order) entries of a base tree by name.
-std::map<std::string, TreeEntry> byName(const std::vector<TreeEntry>& entries) {
-    std::map<std::string, TreeEntry> out;
-    for (const auto& entry : entries) {
-        out.emplace(entry.name, entry);
+// A base tree's entries in byte order of name (Git orders a directory "a" as "a/"), pointing
+// into tree, which the caller keeps: every walk passes through every materialized directory's
+// base tree, so no entry is copied.
+std::vector<const TreeEntry*> byName(const store::Tree& tree) {
+    std::vector<const TreeEntry*> out;
+    out.reserve(tree.entries().size());
+    for (const auto& entry : tree.entries()) {
+        out.push_back(&entry);
     }
+    std::sort(out.begin(), out.end(),
+              [](const TreeEntry* a, const TreeEntry* b) { return a->name < b->name; });
     return out;
 }
 
@@ -55,17 +61,22 @@ std::optional<Leaf> leafOfNode(const overlay::OverlayStore& overlay, overlay::No
 }
 
 std::optional<Leaf> leafOfNode(const overlay::OverlayStore& overlay, overlay::NodeId node,
-                               const overlay::NodeAttributes& attributes) {
+                               const overlay::NodeAttributes& attributes,
+                               ContentHashCache* hashes) {
     git_oid oid;
     if (attributes.type == NodeType::File) {
         const auto path = overlay.contentPath(node);
+        // Git keeps one executable bit: the owner's. The mode lives in the database, not in the
+        // content file, so it is never cached with the id.
+        const EntryKind kind =
+            (attributes.permissions & 0100U) != 0 ? EntryKind::Executable : EntryKind::Regular;
+        if (hashes != nullptr) {
+            return Leaf{hashes->blobId(node, path), kind};
+        }
         if (git_odb_hashfile(&oid, path.c_str(), GIT_OBJECT_BLOB) != 0) {
             throw ChangeSetError(ChangeSetErrc::Failed,
                                  store::gitErrorText("hash " + path.string()));
         }
-        // Git keeps one executable bit: the owner's.
-        const EntryKind kind =
-            (attributes.permissions & 0100U) != 0 ? EntryKind::Executable : EntryKind::Regular;
         return Leaf{store::fromGitOid(oid), kind};
     }
     if (attributes.type == NodeType::Symlink) {
@@ -126,19 +137,21 @@ void ChangeWalk::entries(const std::optional<TreeEntry>& before,
 
 void ChangeWalk::trees(const store::ObjectId& before, const store::ObjectId& after,
                        const std::string& prefix, std::vector<RawChange>& out) {
-    const auto left = byName(store_.readTree(before)->entries());
-    const auto right = byName(store_.readTree(after)->entries());
+    const auto beforeTree = store_.readTree(before);
+    const auto afterTree = store_.readTree(after);
+    const auto left = byName(*beforeTree);
+    const auto right = byName(*afterTree);
     auto l = left.begin();
     auto r = right.begin();
     while (l != left.end() || r != right.end()) {
-        if (r == right.end() || (l != left.end() && l->first < r->first)) {
-            entries(l->second, std::nullopt, joinPath(prefix, l->first), out);
+        if (r == right.end() || (l != left.end() && (*l)->name < (*r)->name)) {
+            entries(**l, std::nullopt, joinPath(prefix, (*l)->name), out);
             ++l;
-        } else if (l == left.end() || r->first < l->first) {
-            entries(std::nullopt, r->second, joinPath(prefix, r->first), out);
+        } else if (l == left.end() || (*r)->name < (*l)->name) {
+            entries(std::nullopt, **r, joinPath(prefix, (*r)->name), out);
             ++r;
         } else {
-            entries(l->second, r->second, joinPath(prefix, l->first), out);
+            entries(**l, **r, joinPath(prefix, (*l)->name), out);
             ++l;
             ++r;
         }
@@ -147,9 +160,11 @@ void ChangeWalk::trees(const store::ObjectId& before, const store::ObjectId& aft
 
 void ChangeWalk::directory(overlay::NodeId dir, const std::optional<store::ObjectId>& baseTree,
                            const std::string& prefix, std::vector<RawChange>& out) {
-    std::map<std::string, TreeEntry> base;
+    std::shared_ptr<const store::Tree> tree;  // keeps base's entries alive
+    std::vector<const TreeEntry*> base;
     if (baseTree) {
-        base = byName(store_.readTree(*baseTree)->entries());
+        tree = store_.readTree(*baseTree);
+        base = byName(*tree);
     }
     const std::vector<DirEntry> now = overlay_.list(dir);
     auto visit = [&](const DirEntry* entry, const TreeEntry* was, const std::string& path) {
@@ -177,7 +192,7 @@ void ChangeWalk::directory(overlay::NodeId dir, const std::optional<store::Objec
             directory(entry->node, std::nullopt, path, out);
             return;
         }
-        const std::optional<Leaf> leaf = leafOfNode(overlay_, entry->node, attributes);
+        const std::optional<Leaf> leaf = leafOfNode(overlay_, entry->node, attributes, hashes_);
         if (!leaf) {  // a fifo: Git cannot hold it, so it reads as absent
             entries(before, std::nullopt, path, out);
             return;
@@ -197,14 +212,14 @@ void ChangeWalk::directory(overlay::NodeId dir, const std::optional<store::Objec
     auto b = base.begin();
     auto n = now.begin();
     while (b != base.end() || n != now.end()) {
-        if (n == now.end() || (b != base.end() && b->first < n->name)) {
-            visit(nullptr, &b->second, joinPath(prefix, b->first));
+        if (n == now.end() || (b != base.end() && (*b)->name < n->name)) {
+            visit(nullptr, *b, joinPath(prefix, (*b)->name));
             ++b;
-        } else if (b == base.end() || n->name < b->first) {
+        } else if (b == base.end() || n->name < (*b)->name) {
             visit(&*n, nullptr, joinPath(prefix, n->name));
             ++n;
         } else {
-            visit(&*n, &b->second, joinPath(prefix, n->name));
+            visit(&*n, *b, joinPath(prefix, n->name));
             ++b;
             ++n;
         }

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "changes/ContentHashCache.hpp"
 #include "overlay/OverlayStore.hpp"
 #include "store/ObjectStore.hpp"
 #include "store/Tree.hpp"
@@ -33,16 +34,20 @@ struct RawChange {
 // "100644", "100755", "120000", "040000", "160000".
 std::string gitModeString(store::EntryKind kind);
 
-// The Git leaf an overlay File or Symlink node would be committed as (its bytes hashed);
-// nullopt for a directory or fifo. Throws ChangeSetError(Failed) when the bytes are unreadable.
+// The Git leaf an overlay File or Symlink node would be committed as (its bytes hashed, or the
+// id hashes remembers for them when given); nullopt for a directory or fifo. Throws
+// ChangeSetError(Failed) when the bytes are unreadable.
 std::optional<Leaf> leafOfNode(const overlay::OverlayStore& overlay, overlay::NodeId node);
 std::optional<Leaf> leafOfNode(const overlay::OverlayStore& overlay, overlay::NodeId node,
-                               const overlay::NodeAttributes& attributes);
+                               const overlay::NodeAttributes& attributes,
+                               ContentHashCache* hashes = nullptr);
 
 class ChangeWalk {
 public:
-    ChangeWalk(const overlay::OverlayStore& overlay, store::ObjectStore& store)
-        : overlay_(overlay), store_(store) {}
+    // hashes (may be null: every file is hashed) outlives the walk; one per overlay.
+    ChangeWalk(const overlay::OverlayStore& overlay, store::ObjectStore& store,
+               ContentHashCache* hashes = nullptr)
+        : overlay_(overlay), store_(store), hashes_(hashes) {}
 
     // Changes of the whole overlay against baseRoot (the tree at the mount's sub-path), sorted
     // by path, exact renames paired. Empty when the overlay is.
@@ -65,6 +70,7 @@ private:
 
     const overlay::OverlayStore& overlay_;
     store::ObjectStore& store_;
+    ContentHashCache* hashes_;
 };
 
 // Pairs deletions and additions of the same blob id into renames (git's exact rename detection),

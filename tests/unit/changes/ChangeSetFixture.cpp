@@ -2,10 +2,12 @@
 // materialize the directories on the way, create nodes, move entries.
 #include "ChangeSetFixture.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <fstream>
 #include <iterator>
+#include <thread>
 
 #include "changes/CommitBuilder.hpp"
 #include "support/Git.hpp"
@@ -25,6 +27,32 @@ std::string readFile(const std::filesystem::path& file) {
 void writeBytes(const std::filesystem::path& file, const std::string& bytes) {
     std::ofstream out(file, std::ios::binary | std::ios::trunc);
     out << bytes;
+}
+
+void waitUntilStill(const std::filesystem::path& file, std::chrono::nanoseconds window) {
+    while (true) {
+        struct stat st {};
+        ASSERT_EQ(::stat(file.c_str(), &st), 0) << file;
+        timespec now{};
+        clock_gettime(CLOCK_REALTIME_COARSE, &now);
+        const auto age = std::chrono::seconds(now.tv_sec - st.st_ctim.tv_sec) +
+                         std::chrono::nanoseconds(now.tv_nsec - st.st_ctim.tv_nsec);
+        if (age > window) {
+            return;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+}
+
+timespec mtimeOf(const std::filesystem::path& file) {
+    struct stat st {};
+    EXPECT_EQ(::stat(file.c_str(), &st), 0) << file;
+    return st.st_mtim;
+}
+
+void setMtime(const std::filesystem::path& file, const timespec& mtime) {
+    const timespec times[2] = {timespec{0, UTIME_OMIT}, mtime};
+    ASSERT_EQ(::utimensat(AT_FDCWD, file.c_str(), times, 0), 0) << file;
 }
 
 void ChangeSetFixture::SetUp() {
@@ -195,6 +223,14 @@ void ChangeSetFixture::chmod(const std::string& path, bool executable) {
         overlay_->setAttributes(entry->node, attributes);
     }
     ::chmod((checkout() / subPath_ / path).c_str(), executable ? 0755 : 0644);
+}
+
+std::filesystem::path ChangeSetFixture::contentPathOf(const std::string& path) {
+    const auto parts = changes::splitPath(path);
+    const overlay::NodeId dir = directoryFor(parts, parts.size() - 1);
+    const auto entry = overlay_->find(dir, parts.back());
+    EXPECT_TRUE(entry && !entry->isBase()) << path << " is no overlay file";
+    return overlay_->contentPath(entry ? entry->node : 0);
 }
 
 std::string ChangeSetFixture::gitStatus() {

@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <ctime>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -54,6 +56,9 @@ protected:
     void symlink(const std::string& path, const std::string& target);
     void chmod(const std::string& path, bool executable);
 
+    // The overlay content file of a file written by writeFile (its bytes as the overlay has them).
+    std::filesystem::path contentPathOf(const std::string& path);
+
     // `git add -A && git status --porcelain` in the checkout.
     std::string gitStatus();
     // The ChangeSet's changes in the same format.
@@ -81,5 +86,12 @@ private:
 
 std::string readFile(const std::filesystem::path& file);
 void writeBytes(const std::filesystem::path& file, const std::string& bytes);
+
+// Waits (a few ms, or window plus the coarse clock's tick) until file's ctime is more than window
+// older than the clock file timestamps come from: a hash of it taken from now on may be cached.
+void waitUntilStill(const std::filesystem::path& file, std::chrono::nanoseconds window);
+// The file's mtime, and setting it back exactly (to the nanosecond; ctime moves regardless).
+timespec mtimeOf(const std::filesystem::path& file);
+void setMtime(const std::filesystem::path& file, const timespec& mtime);
 
 }  // namespace megafuse::test

@@ -67,6 +67,46 @@ TEST_F(ChangeSetTest, AFileWrittenBackToItsBaseBytesIsNoChange) {
     EXPECT_EQ(gitStatus(), "");
 }
 
+// The content hash cache (ContentHashCache) must not hide a change git would see: these rewrite
+// a file whose id is cached with bytes of the same size and put its mtime back to the
+// nanosecond, so only ctime tells the two apart.
+TEST_F(ChangeSetTest, ARestoreOfTheBaseBytesWithTheSameSizeAndMtimeIsNoChange) {
+    writeFile("README.md", "hello\nWorld\n");  // the base's size
+    const auto content = contentPathOf("README.md");
+    waitUntilStill(content, changes::ContentHashCache::kDefaultRacyWindow);
+    ASSERT_EQ(ourStatus(), "M  README.md\n");  // its id is cached now
+    ASSERT_EQ(ourStatus(), "M  README.md\n");  // ...and answered from the cache
+    const timespec edited = mtimeOf(content);
+    writeFile("README.md", "hello\nworld\n");
+    setMtime(content, edited);
+    EXPECT_EQ(ourStatus(), "");
+    EXPECT_EQ(gitStatus(), "");
+}
+
+TEST_F(ChangeSetTest, ARewriteWithTheSameSizeAndMtimeIsSeen) {
+    writeFile("notes.txt", "abcdefghi\n");  // keep.txt's size
+    const auto content = contentPathOf("notes.txt");
+    waitUntilStill(content, changes::ContentHashCache::kDefaultRacyWindow);
+    ASSERT_EQ(ourStatus(), "A  notes.txt\n");
+    const timespec written = mtimeOf(content);
+    // Now keep.txt's bytes: a deletion of keep.txt pairs with it as a rename, by blob id.
+    remove("keep.txt");
+    writeFile("notes.txt", "unchanged\n");
+    setMtime(content, written);
+    EXPECT_EQ(ourStatus(), gitStatus());
+    EXPECT_EQ(ourStatus(), "R  keep.txt -> notes.txt\n");
+}
+
+TEST_F(ChangeSetTest, AFileWrittenRightAfterAChangesCallIsSeen) {
+    // No wait: the file is racy (changed within the racy window), so its id is not kept.
+    writeFile("README.md", "hello\nWorld\n");
+    ASSERT_EQ(ourStatus(), "M  README.md\n");
+    writeFile("README.md", "hello\nworld\n");
+    EXPECT_EQ(ourStatus(), "");
+    writeFile("README.md", "hello\nWorld\n");
+    EXPECT_EQ(ourStatus(), "M  README.md\n");
+}
+
 TEST_F(ChangeSetTest, ChangesFilteredByPath) {
     editSession();
     EXPECT_EQ(ourStatus({"src"}),
