@@ -182,6 +182,9 @@ public:
         if (ec) {
             throw OverlayError(EIO, "overlay " + dir_.string() + ": " + ec.message());
         }
+        if (::stat(dir_.c_str(), &identity_) != 0) {
+            throw OverlayError(EIO, "overlay " + dir_.string() + ": " + errnoText(errno));
+        }
         const std::string dbPath = (dir_ / "overlay.db").string();
         sqlite3* raw = nullptr;
         const int rc = sqlite3_open_v2(
@@ -543,6 +546,9 @@ public:
 
     void transaction(const std::function<void()>& fn) override {
         std::lock_guard lock(mutex_);
+        if (depth_ == 0) {
+            checkFolderLocked();
+        }
         const std::string savepoint = "s" + std::to_string(depth_);
         const size_t createdMark = created_.size();
         const size_t doomedMark = doomed_.size();
@@ -947,7 +953,30 @@ private:
         }
     }
 
+    // The overlay is the user's only copy of their changes, not a cache: when its folder was
+    // deleted (or replaced) under the mount, every change fails with EIO and a log line, instead
+    // of going on in a database with no name on disk or re-creating files/ in an empty folder
+    // (docs/reliability.md, "Cache folder deleted").
+    void checkFolderLocked() {
+        struct stat now {};
+        if (::stat(dir_.c_str(), &now) == 0 && now.st_dev == identity_.st_dev &&
+            now.st_ino == identity_.st_ino) {
+            return;
+        }
+        const std::string what = "overlay folder " + dir_.string() +
+                                 " was deleted or replaced under the running mount; not "
+                                 "re-creating an empty one (the changes it held would be lost "
+                                 "without a word): unmount, restore it and mount again";
+        if (!goneReported_) {
+            goneReported_ = true;
+            spdlog::error("{}", what);
+        }
+        throw OverlayError(EIO, what);
+    }
+
     const std::filesystem::path dir_;
+    struct stat identity_ {};  // dir_ when opened: device and inode
+    bool goneReported_ = false;
     const XattrLimits xattrLimits_;
     // Lock order: leaf (callers may hold their own locks; nothing here calls out).
     mutable std::recursive_mutex mutex_;

@@ -223,8 +223,23 @@ ContentCache::Opened ContentCache::open(const ObjectId& id, const Validator& isV
 UniqueFd ContentCache::writeFile(const ObjectId& id, const FileWriter& writeTo) {
     const std::filesystem::path path = pathFor(id);
     const std::filesystem::path folder = path.parent_path();
-    if (::mkdir(folder.c_str(), 0700) != 0 && errno != EEXIST) {
-        throwIo("create " + folder.string(), errno);
+    auto makeFolder = [&] { return ::mkdir(folder.c_str(), 0700) == 0 || errno == EEXIST; };
+    if (!makeFolder()) {
+        int error = errno;
+        if (error == ENOENT) {
+            // The cache folder itself is gone (deleted under the running daemon): made anew, so
+            // the next read caches again instead of failing until a restart.
+            spdlog::warn("content cache folder {} vanished; creating it again", dir_.string());
+            try {
+                ensurePrivateDirectory(dir_);
+            } catch (const std::system_error& e) {
+                throw StoreError(StoreErrc::Io, std::string("content cache: ") + e.what());
+            }
+            error = makeFolder() ? 0 : errno;
+        }
+        if (error != 0) {
+            throwIo("create " + folder.string(), error);
+        }
     }
     std::string tempName =
         (folder / (std::string(kTempPrefix) + path.filename().string() + "-XXXXXX")).string();

@@ -138,7 +138,7 @@ bool GitObjectStore::hasBlob(const ObjectId& id) {
     return git_odb_exists_ext(lease.odb(), &oid, GIT_ODB_LOOKUP_NO_REFRESH) == 1;
 }
 
-uint64_t GitObjectStore::blobSize(const ObjectId& id) {
+uint64_t GitObjectStore::blobSizeOnce(const ObjectId& id) {
     if (auto size = localBlobSize(id)) {
         return *size;
     }
@@ -150,7 +150,7 @@ uint64_t GitObjectStore::blobSize(const ObjectId& id) {
                      "blob " + id.hex() + " still missing after a fetch from " + displayName_);
 }
 
-void GitObjectStore::prefetchBlobs(const std::vector<ObjectId>& ids) {
+void GitObjectStore::prefetchBlobsOnce(const std::vector<ObjectId>& ids) {
     if (!isRemote()) {
         return;  // everything a local repository has is already local
     }
@@ -177,7 +177,7 @@ bool GitObjectStore::contentMatches(int fd, const ObjectId& id) {
     return git_oid_equal(&actual, &expected) != 0;
 }
 
-UniqueFd GitObjectStore::openBlob(const ObjectId& id) {
+UniqueFd GitObjectStore::openBlobOnce(const ObjectId& id) {
     std::optional<uint64_t> localSize = localBlobSize(id);
     // A file this process wrote is trusted when its size is the blob's; any other file (left by
     // an earlier run, or when this repository lacks the blob to compare sizes) is hashed once.
@@ -234,7 +234,7 @@ UniqueFd GitObjectStore::openBlob(const ObjectId& id) {
     return std::move(opened.fd);
 }
 
-std::string GitObjectStore::readBlob(const ObjectId& id, size_t maxBytes) {
+std::string GitObjectStore::readBlobOnce(const ObjectId& id, size_t maxBytes) {
     uint64_t size = blobSize(id);  // fetches when missing
     if (size > maxBytes) {
         throw StoreError(StoreErrc::Corrupt, "blob " + id.hex() + " has " + std::to_string(size) +
@@ -293,7 +293,7 @@ std::shared_ptr<const Tree> GitObjectStore::parseTree(const ObjectId& id) {
     return std::make_shared<const Tree>(id, std::move(entries));
 }
 
-std::shared_ptr<const Tree> GitObjectStore::readTree(const ObjectId& id) {
+std::shared_ptr<const Tree> GitObjectStore::readTreeOnce(const ObjectId& id) {
     if (auto cached = trees_->get(id)) {
         return cached;
     }
@@ -437,6 +437,73 @@ ObjectId GitObjectStore::treeAtPath(const ObjectId& commitId, std::string_view s
         treeId = entry->id;
     }
     return treeId;
+}
+
+// Healing: the reads FUSE makes, each retried once after the clone was made anew. libgit2 keeps
+// the deleted clone's packs open, so what was parsed before goes on working meanwhile; what
+// needs the clone on disk (a fetch, `git cat-file`, a pack refresh) fails, and that failure is
+// what sends us here.
+
+template <typename Attempt>
+auto GitObjectStore::withHealing(const Attempt& attempt) -> decltype(attempt()) {
+    const uint64_t healsSeen = heals_.load();
+    try {
+        return attempt();
+    } catch (const StoreError&) {
+        if (!healClone(healsSeen)) {
+            throw;
+        }
+    }
+    return attempt();
+}
+
+bool GitObjectStore::healClone(uint64_t healsSeen) {
+    if (!isRemote()) {
+        return false;  // a local repository is the user's: never re-created behind their back
+    }
+    std::unique_lock lock(healMutex_, std::defer_lock);
+    if (!lock.try_lock_for(options_.fetchTimeout)) {
+        return false;  // another reader heals and takes longer than a read may wait
+    }
+    if (heals_.load() != healsSeen) {
+        return true;  // healed by another reader since this one started
+    }
+    if (partialCloneUsable(repoPath_)) {
+        return false;  // the failure was something else: it stands
+    }
+    spdlog::warn(
+        "{}: partial clone {} vanished (deleted under the running daemon); cloning it again",
+        displayName_, repoPath_.string());
+    try {
+        recreatePartialClone(options_.cacheDir, source_.location, options_.cloneTimeout);
+    } catch (const StoreError& e) {
+        spdlog::error("{}: cannot clone {} again: {}", displayName_, repoPath_.string(), e.what());
+        return false;
+    }
+    pool_->reopen();
+    heals_.fetch_add(1);
+    spdlog::info("{}: partial clone {} made anew", displayName_, repoPath_.string());
+    return true;
+}
+
+uint64_t GitObjectStore::blobSize(const ObjectId& id) {
+    return withHealing([&] { return blobSizeOnce(id); });
+}
+
+void GitObjectStore::prefetchBlobs(const std::vector<ObjectId>& ids) {
+    withHealing([&] { prefetchBlobsOnce(ids); });
+}
+
+UniqueFd GitObjectStore::openBlob(const ObjectId& id) {
+    return withHealing([&] { return openBlobOnce(id); });
+}
+
+std::string GitObjectStore::readBlob(const ObjectId& id, size_t maxBytes) {
+    return withHealing([&] { return readBlobOnce(id, maxBytes); });
+}
+
+std::shared_ptr<const Tree> GitObjectStore::readTree(const ObjectId& id) {
+    return withHealing([&] { return readTreeOnce(id); });
 }
 
 }  // namespace megafuse::store

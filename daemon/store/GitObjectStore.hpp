@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 
 #include "store/BlobFetcher.hpp"
@@ -32,6 +33,7 @@ public:
     bool hasBlob(const ObjectId& id) override;
     uint64_t blobSize(const ObjectId& id) override;
     void prefetchBlobs(const std::vector<ObjectId>& ids) override;
+    [[nodiscard]] bool fetchesInBatches() const override { return isRemote(); }
     UniqueFd openBlob(const ObjectId& id) override;
     std::string readBlob(const ObjectId& id, size_t maxBytes) override;
     [[nodiscard]] StoreStats stats() const override;
@@ -69,6 +71,22 @@ private:
     std::optional<ObjectId> peelToCommit(const ObjectId& id);
     std::optional<ObjectId> revparseToCommit(const std::string& revision);
     std::shared_ptr<const Tree> parseTree(const ObjectId& id);
+
+    // The reads above, without healing (each public one is withHealing of its ...Once).
+    uint64_t blobSizeOnce(const ObjectId& id);
+    void prefetchBlobsOnce(const std::vector<ObjectId>& ids);
+    UniqueFd openBlobOnce(const ObjectId& id);
+    std::string readBlobOnce(const ObjectId& id, size_t maxBytes);
+    std::shared_ptr<const Tree> readTreeOnce(const ObjectId& id);
+
+    // Self-healing (issue 7): the partial clone deleted under a running daemon. Runs attempt;
+    // when it throws a StoreError and the clone is no longer usable, clones it anew and runs
+    // attempt once more (the retried read works; one that fails again reports its own error).
+    template <typename Attempt>
+    auto withHealing(const Attempt& attempt) -> decltype(attempt());
+    // True when the clone was made anew since healsSeen (by this call or another thread) and
+    // the failed read is worth retrying; false when the clone is fine or could not be healed.
+    bool healClone(uint64_t healsSeen);
     bool contentMatches(int fd, const ObjectId& id);
 
     const SourceSpec source_;
@@ -79,6 +97,12 @@ private:
     std::filesystem::path repoPath_;
     std::unique_ptr<RepositoryPool> pool_;
     std::unique_ptr<BlobFetcher> fetcher_;  // remote sources only; destroyed before pool_
+
+    // Serializes healing within the store (the clone's FileLock serializes it between
+    // processes). Lock order: taken with no pool lease held; the FileLock and the pool's mutex
+    // are taken inside it. Waiters give up after fetchTimeout (EIO), as a read would.
+    std::timed_mutex healMutex_;
+    std::atomic<uint64_t> heals_{0};  // times the clone was made anew under this store
 
     std::atomic<bool> refsJustFetched_{false};  // the clone was made by this store's constructor
     std::atomic<uint64_t> cacheHits_{0};

@@ -98,6 +98,11 @@ public:
     // and waits for them. Used for a directory's worth of sizes (ls -l) and prefetch.
     virtual void prefetchBlobs(const std::vector<ObjectId>& ids) = 0;
 
+    // True when fetching many missing blobs costs about what fetching one costs (a Git partial
+    // clone: one `git fetch --stdin` round trip), so a reader's neighbours are worth asking for
+    // with what it needs. False (the default) when each blob is its own request.
+    [[nodiscard]] virtual bool fetchesInBatches() const { return false; }
+
     // A read-only fd on a content-cache file holding exactly the blob's bytes (materialized on
     // first use). Callers pread/splice from it; the fd stays valid even if the cache evicts it.
     virtual UniqueFd openBlob(const ObjectId& id) = 0;

@@ -80,24 +80,13 @@ std::filesystem::path partialClonePath(const std::filesystem::path& cacheDir,
     return cacheDir / "sources" / (sanitizedHostAndPath(url) + "-" + hash + ".git");
 }
 
-std::filesystem::path ensurePartialClone(const std::filesystem::path& cacheDir,
-                                         const std::string& url, std::chrono::milliseconds timeout,
-                                         const CloneProgressFn& progress) {
-    const std::filesystem::path clone = partialClonePath(cacheDir, url);
+namespace {
+
+// The clone itself, with the clone's lock held and no usable clone in place.
+void cloneLocked(const std::filesystem::path& clone, const std::string& url,
+                 std::chrono::steady_clock::time_point started, std::chrono::milliseconds timeout,
+                 const CloneProgressFn& progress) {
     std::error_code ec;
-    if (std::filesystem::exists(clone / "HEAD", ec)) {
-        return clone;  // renamed into place only when complete
-    }
-    try {
-        ensurePrivateDirectory(clone.parent_path());
-    } catch (const std::system_error& e) {
-        throw StoreError(StoreErrc::Io, e.what());
-    }
-    const auto started = std::chrono::steady_clock::now();
-    FileLock lock(lockPathFor(clone), timeout);
-    if (std::filesystem::exists(clone / "HEAD", ec)) {
-        return clone;  // another process cloned while we waited
-    }
     const std::string shown = redactCredentials(url);
     // Leftovers of a clone that crashed or timed out: we hold the lock, nobody else writes them.
     const std::string tempPrefix = clone.filename().string() + ".tmp-";
@@ -161,7 +150,61 @@ std::filesystem::path ensurePartialClone(const std::filesystem::path& cacheDir,
         throw StoreError(StoreErrc::Io,
                          "rename " + temp.string() + " to " + clone.string() + ": " + ec.message());
     }
+}
+
+void ensureSourcesFolder(const std::filesystem::path& clone) {
+    try {
+        ensurePrivateDirectory(clone.parent_path());
+    } catch (const std::system_error& e) {
+        throw StoreError(StoreErrc::Io, e.what());
+    }
+}
+
+}  // namespace
+
+bool partialCloneUsable(const std::filesystem::path& clone) {
+    std::error_code ec;
+    return std::filesystem::exists(clone / "HEAD", ec) &&
+           std::filesystem::is_directory(clone / "objects" / "pack", ec);
+}
+
+std::filesystem::path ensurePartialClone(const std::filesystem::path& cacheDir,
+                                         const std::string& url, std::chrono::milliseconds timeout,
+                                         const CloneProgressFn& progress) {
+    const std::filesystem::path clone = partialClonePath(cacheDir, url);
+    std::error_code ec;
+    if (std::filesystem::exists(clone / "HEAD", ec)) {
+        return clone;  // renamed into place only when complete
+    }
+    ensureSourcesFolder(clone);
+    const auto started = std::chrono::steady_clock::now();
+    FileLock lock(lockPathFor(clone), timeout);
+    if (std::filesystem::exists(clone / "HEAD", ec)) {
+        return clone;  // another process cloned while we waited
+    }
+    cloneLocked(clone, url, started, timeout, progress);
     return clone;
+}
+
+bool recreatePartialClone(const std::filesystem::path& cacheDir, const std::string& url,
+                          std::chrono::milliseconds timeout) {
+    const std::filesystem::path clone = partialClonePath(cacheDir, url);
+    ensureSourcesFolder(clone);  // gone too when the whole cache folder was deleted
+    const auto started = std::chrono::steady_clock::now();
+    FileLock lock(lockPathFor(clone), timeout);
+    if (partialCloneUsable(clone)) {
+        return false;  // another store or process re-created it while we waited
+    }
+    // What is left of it (a folder emptied by hand, a HEAD without objects) is no cache worth
+    // keeping: every object in it can be fetched again.
+    std::error_code ec;
+    std::filesystem::remove_all(clone, ec);
+    if (ec) {
+        throw StoreError(StoreErrc::Io,
+                         "remove the remains of " + clone.string() + ": " + ec.message());
+    }
+    cloneLocked(clone, url, started, timeout, {});
+    return true;
 }
 
 void fetchRefs(const std::filesystem::path& clone, std::chrono::milliseconds timeout) {

@@ -30,6 +30,16 @@ std::filesystem::path ensurePartialClone(const std::filesystem::path& cacheDir,
                                          const std::string& url, std::chrono::milliseconds timeout,
                                          const CloneProgressFn& progress = {});
 
+// Whether clone looks like a repository libgit2 and git can use: HEAD and objects/pack in place.
+// False once the cache folder (or the clone in it) was deleted under a running daemon.
+bool partialCloneUsable(const std::filesystem::path& clone);
+
+// Makes the clone of url anew (same path, same blob:none filter) when it is not usable, under the
+// same lock as ensurePartialClone: the remains are removed first. Returns false when it was
+// usable once the lock was held (another process healed it first). Throws as ensurePartialClone.
+bool recreatePartialClone(const std::filesystem::path& cacheDir, const std::string& url,
+                          std::chrono::milliseconds timeout);
+
 // `git fetch --prune origin` (branches and tags; the clone's filter keeps blobs out), under the
 // clone's lock. Throws StoreError(FetchFailed | Timeout) with git's (redacted) message.
 void fetchRefs(const std::filesystem::path& clone, std::chrono::milliseconds timeout);

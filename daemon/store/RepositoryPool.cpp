@@ -8,16 +8,16 @@ namespace megafuse::store {
 RepositoryPool::RepositoryPool(std::filesystem::path repository, size_t maxHandles)
     : path_(std::move(repository)), maxHandles_(std::max<size_t>(1, maxHandles)) {
     ensureLibgit2();
-    idle_.push_back(openHandle(0));
+    idle_.push_back(openHandle(0, 0));
     opened_ = 1;
 }
 
-RepositoryPool::Slot RepositoryPool::openHandle(uint64_t generation) const {
+RepositoryPool::Slot RepositoryPool::openHandle(uint64_t generation, uint64_t epoch) const {
     git_repository* raw = nullptr;
     if (git_repository_open_ext(&raw, path_.c_str(), GIT_REPOSITORY_OPEN_NO_SEARCH, nullptr) != 0) {
         throw StoreError(StoreErrc::BadSource, gitErrorText("open repository " + path_.string()));
     }
-    Slot slot{GitRepositoryPtr(raw), nullptr, generation};
+    Slot slot{GitRepositoryPtr(raw), nullptr, generation, epoch};
     git_odb* odb = nullptr;
     if (git_repository_odb(&odb, slot.repo.get()) != 0) {
         throw StoreError(StoreErrc::BadSource,
@@ -43,9 +43,10 @@ RepositoryPool::Lease RepositoryPool::acquire() {
     }
     ++opened_;
     uint64_t generation = generation_;
+    uint64_t epoch = epoch_;
     lock.unlock();
     try {
-        return Lease(*this, openHandle(generation));
+        return Lease(*this, openHandle(generation, epoch));
     } catch (...) {
         std::lock_guard relock(mutex_);
         --opened_;
@@ -59,8 +60,26 @@ void RepositoryPool::objectsChanged() {
     ++generation_;
 }
 
+void RepositoryPool::reopen() {
+    std::vector<Slot> stale;
+    {
+        std::lock_guard lock(mutex_);
+        ++epoch_;
+        opened_ -= idle_.size();
+        stale.swap(idle_);
+        available_.notify_all();
+    }
+    // stale closes here, outside the lock (libgit2 unmaps packs and closes fds).
+}
+
 void RepositoryPool::release(Slot slot) {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
+    if (slot.epoch != epoch_) {
+        --opened_;  // opened before reopen(): closed, not lent again
+        available_.notify_one();
+        lock.unlock();
+        return;  // slot closes here, outside the lock
+    }
     idle_.push_back(std::move(slot));
     available_.notify_one();
 }

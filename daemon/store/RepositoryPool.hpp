@@ -25,6 +25,7 @@ public:
         GitRepositoryPtr repo;
         GitOdbPtr odb;            // the repository's object database (one more reference)
         uint64_t generation = 0;  // the pool generation its odb last refreshed at
+        uint64_t epoch = 0;       // the reopen() count when it was opened
     };
 
     // A borrowed handle; returned to the pool when the lease ends.
@@ -52,10 +53,15 @@ public:
     // Called after a fetch added packs: each handle refreshes its odb on its next acquire.
     void objectsChanged();
 
+    // The repository was made anew at the same path (GitObjectStore's healing after the clone
+    // was deleted): handles opened before read the deleted one, so idle ones are closed now and
+    // lent ones when they come back; the next acquire opens fresh handles.
+    void reopen();
+
     [[nodiscard]] const std::filesystem::path& path() const { return path_; }
 
 private:
-    Slot openHandle(uint64_t generation) const;
+    Slot openHandle(uint64_t generation, uint64_t epoch) const;
     void release(Slot slot);
 
     const std::filesystem::path path_;
@@ -66,6 +72,7 @@ private:
     std::vector<Slot> idle_;
     size_t opened_ = 0;
     uint64_t generation_ = 0;
+    uint64_t epoch_ = 0;
 };
 
 }  // namespace megafuse::store

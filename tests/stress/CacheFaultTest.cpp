@@ -1,8 +1,11 @@
 // CacheFaultTest: the cache folder goes wrong under a running daemon. Full (a small tmpfs): a read
 // that cannot be cached fails with EIO and a log line naming ENOSPC, nothing half-written is left
 // under a blob's name, and once space is freed the same read returns Git's bytes. Deleted (rm -rf,
-// clone and content cache both): every read returns Git's bytes or EIO with a log line naming the
-// missing clone, never other bytes; the daemon lives on, and a remount makes everything anew.
+// clone and content cache both): the store clones anew and re-creates the content cache with no
+// remount, so every later read returns Git's bytes; a warning names what vanished; through the
+// service the mount stays mounted with no LastError. A writable mount's overlay deleted: never
+// re-created empty; changes fail with EIO and a log line.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/mount.h>
 #include <unistd.h>
@@ -13,6 +16,7 @@
 #include "ServiceFixture.hpp"
 #include "StressSupport.hpp"
 #include "common/Subprocess.hpp"
+#include "common/UniqueFd.hpp"
 #include "support/HarnessError.hpp"
 #include "support/MegaFused.hpp"
 #include "support/Sources.hpp"
@@ -113,7 +117,7 @@ TEST(CacheFaultTest, FullCacheFolderGivesEioAndALogLineThenTheSameReadWorks) {
     EXPECT_EQ(daemon.stop().status, 0);
 }
 
-TEST(CacheFaultTest, CacheFolderDeletedUnderARunningDaemon) {
+TEST(CacheFaultTest, CacheFolderDeletedUnderARunningDaemonHealsWithoutARemount) {
     TempDir dir("megafuse-stress");
     const fs::path origin = dir / "origin";
     constexpr size_t kFiles = 200;
@@ -136,37 +140,113 @@ TEST(CacheFaultTest, CacheFolderDeletedUnderARunningDaemon) {
 
     fs::remove_all(request.cacheDir);
     dropKernelCaches();
+    // First a file never read (its blob must be fetched: the missing clone shows), then the
+    // first file read before (its cached copy is gone), then all the others.
+    std::vector<std::string> order = {paths[1], paths[0]};
+    order.insert(order.end(), paths.begin() + 2, paths.end());
     size_t servedRight = 0;
-    size_t failed = 0;
-    for (const auto& path : paths) {
+    for (const auto& path : order) {
         auto bytes = readFile(request.mountPoint / path, &error);
-        if (bytes) {
-            ++servedRight;
-            EXPECT_EQ(*bytes, readWholeFile((origin / path).string())) << path;
-        } else {
-            ++failed;
-            EXPECT_EQ(error, EIO) << path << ": " << errnoText(error);
-        }
+        ASSERT_TRUE(bytes) << path << " after rm -rf of the cache: " << errnoText(error) << "\n"
+                           << daemon.log();
+        ASSERT_EQ(*bytes, readWholeFile((origin / path).string())) << path;
+        ++servedRight;
     }
-    std::cout << "after rm -rf of the cache: " << servedRight << " reads returned Git's bytes, "
-              << failed << " failed with EIO\n";
+    std::cout << "after rm -rf of the cache, no remount: " << servedRight << " of " << kFiles
+              << " reads returned Git's bytes\n";
     EXPECT_TRUE(daemon.alive()) << "the daemon died when its cache was deleted";
     EXPECT_TRUE(daemon.mounted());
-
-    EXPECT_NE(daemon.log().find((request.cacheDir / "sources").string()), std::string::npos)
-        << "no log line names the missing clone:\n"
-        << daemon.log();
-
-    // Recovered by a remount (here: the daemon started again over the same cache folder): the
-    // clone and the content cache are made anew and every file reads as Git has it.
-    EXPECT_EQ(daemon.stop().status, 0);
-    MegaFused again(request, dir / "mega-fused-2.log");
-    for (const auto& path : paths) {
-        auto bytes = readFile(request.mountPoint / path, &error);
-        ASSERT_TRUE(bytes) << path << ": " << errnoText(error) << "\n" << again.log();
-        ASSERT_EQ(*bytes, readWholeFile((origin / path).string())) << path;
+    // Healed in place: the clone is back where it was, the content cache caches again.
+    size_t clones = 0;
+    std::error_code ec;
+    for (const auto& entry : fs::directory_iterator(request.cacheDir / "sources", ec)) {
+        clones += entry.path().extension() == ".git" && fs::exists(entry.path() / "HEAD") ? 1 : 0;
     }
-    EXPECT_EQ(again.stop().status, 0);
+    EXPECT_EQ(clones, 1U) << "the clone was not made anew under " << request.cacheDir / "sources";
+    EXPECT_TRUE(fs::is_directory(request.cacheDir / "blobs"));
+    EXPECT_EQ(misnamedBlobs(request.cacheDir / "blobs"), std::vector<std::string>{});
+    // libgit2's handles to the deleted clone were replaced, not kept: none of its pack files is
+    // held open any more (their disk space would never come back while the daemon runs).
+    std::vector<std::string> heldDeleted;
+    for (const auto& fd : fs::directory_iterator("/proc/" + std::to_string(daemon.pid()) + "/fd")) {
+        std::error_code linkError;
+        const std::string target = fs::read_symlink(fd.path(), linkError).string();
+        if (target.starts_with((request.cacheDir / "sources").string()) &&
+            target.ends_with(" (deleted)")) {
+            heldDeleted.push_back(target);
+        }
+    }
+    EXPECT_EQ(heldDeleted, std::vector<std::string>{});
+    const std::string log = daemon.log();
+    EXPECT_NE(log.find("vanished"), std::string::npos) << "no warning names what vanished:\n"
+                                                       << log;
+    EXPECT_NE(log.find((request.cacheDir / "sources").string()), std::string::npos)
+        << "no log line names the missing clone:\n"
+        << log;
+    EXPECT_EQ(daemon.stop().status, 0);
+}
+
+// The same through the service: the mount stays mounted and reports no error afterwards.
+using CacheFaultServiceTest = ServiceFixture;
+
+TEST_F(CacheFaultServiceTest, CacheFolderDeletedUnderTheServiceHealsAndLeavesNoError) {
+    writeConfig({{"healed", gitUrl()}});
+    startDaemon();
+    ASSERT_TRUE(waitForState("healed", "mounted")) << daemonLog();
+    const fs::path mnt = mountpointOf("healed");
+    EXPECT_EQ(readFile(mnt / "hello.txt"), "hello from main\n");
+
+    fs::remove_all(*temp_ / "cache");
+    dropKernelCaches();
+    EXPECT_EQ(readFile(mnt / "dir/a.txt"), "file a\n") << daemonLog();
+    EXPECT_EQ(readFile(mnt / "hello.txt"), "hello from main\n") << daemonLog();
+    EXPECT_EQ(readFile(mnt / "dir/b.txt"), "file b\n") << daemonLog();
+
+    {
+        auto healed = mountClient("healed");  // gone before stopDaemon closes its connection
+        EXPECT_EQ(healed->State(), "mounted");
+        EXPECT_EQ(healed->LastError(), "");
+    }
+    EXPECT_NE(daemonLog().find("vanished"), std::string::npos) << daemonLog();
+    EXPECT_EQ(stopDaemon(), 0) << daemonLog();
+}
+
+// A writable mount's overlay is the user's only copy of their changes, not a cache: deleted under
+// the mount, it is not made anew (an empty one would lose the changes without a word). Changes
+// fail with EIO and one log line names the folder; nothing re-creates it.
+TEST(CacheFaultTest, OverlayFolderDeletedUnderAWritableMountFailsChangesAndIsNotRecreated) {
+    TempDir dir("megafuse-stress");
+    const fs::path origin = dir / "origin";
+    buildGeneratedRepo(origin, 4, 64, 1);
+    MountRequest request;
+    request.source = origin.string();
+    request.mountPoint = dir.makeDir("mnt");
+    request.cacheDir = dir / "cache";
+    request.writable = true;
+    request.overlayDir = dir / "overlay";
+    MegaFused daemon(request, dir / "mega-fused.log");
+
+    auto create = [&](const std::string& name) {
+        UniqueFd fd(
+            ::open((request.mountPoint / name).c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+        if (!fd) {
+            return errno;
+        }
+        return ::write(fd.get(), "x\n", 2) == 2 ? 0 : errno;
+    };
+    ASSERT_EQ(create("before.txt"), 0) << daemon.log();
+    ASSERT_TRUE(fs::exists(request.overlayDir / "overlay.db"));
+
+    fs::remove_all(request.overlayDir);
+    const int error = create("after.txt");
+    EXPECT_EQ(error, EIO) << errnoText(error);
+    EXPECT_FALSE(fs::exists(request.overlayDir)) << "an empty overlay was made in its place";
+    EXPECT_NE(daemon.log().find("overlay folder " + request.overlayDir.string() + " was deleted"),
+              std::string::npos)
+        << daemon.log();
+    EXPECT_TRUE(daemon.alive());
+    EXPECT_TRUE(daemon.mounted());
+    daemon.stop();
 }
 
 }  // namespace

@@ -293,5 +293,45 @@ TEST_F(RemoteStoreTest, CredentialsNeverReachMessagesOrFolderNames) {
     EXPECT_EQ(partialClonePath(options_.cacheDir, url).string().find("s3cret"), std::string::npos);
 }
 
+// Issue 7: the cache folder deleted under a running store. Eight readers fail on the missing
+// clone at once; one clones anew (the others wait and retry), every read returns the bytes,
+// libgit2's handles are replaced, and the content cache makes its folder again.
+TEST_F(RemoteStoreTest, DeletedCacheFolderIsMadeAnewAndEveryReaderGetsItsBytes) {
+    auto store = open(repo_.url());
+    const ObjectId deepTree = store->treeAtPath(store->resolveCommit("main"), "a/b/c");
+    const ObjectId deep = store->readTree(deepTree)->find("deep.txt")->id;
+    const ObjectId readme = rootEntry(*store, "README.md");
+    EXPECT_EQ(readAll(store->openBlob(deep)), "deep\n");
+
+    std::filesystem::remove_all(options_.cacheDir);
+    std::atomic<int> ready{0};
+    std::atomic<int> correct{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&, t] {
+            ++ready;
+            while (ready.load() < 8) {
+                std::this_thread::yield();
+            }
+            try {
+                const bool even = t % 2 == 0;
+                if (readAll(store->openBlob(even ? readme : deep)) ==
+                    (even ? "hello\n" : "deep\n")) {
+                    ++correct;
+                }
+            } catch (const StoreError& e) {
+                ADD_FAILURE() << e.what();
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    EXPECT_EQ(correct.load(), 8);
+    EXPECT_TRUE(partialCloneUsable(clonePath()));
+    EXPECT_TRUE(std::filesystem::is_directory(options_.cacheDir / "blobs"));
+    EXPECT_EQ(test::git(clonePath(), {"config", "remote.origin.partialclonefilter"}), "blob:none");
+}
+
 }  // namespace
 }  // namespace megafuse::store
