@@ -3,23 +3,29 @@
 // (xattrs, flush) is answered so that it stops.
 //
 // What a missing blob costs (the size-prefetch policy). A file's st_size is its blob's size, and a
-// blob that is not local costs a network round trip, so:
+// blob that is not local costs a network round trip, whose fixed cost (two git processes, the
+// server's pack-objects, index-pack: ~90 ms on loopback) dwarfs a source file's bytes. So:
 //  - readdir and readdirplus never fetch file contents: readdirplus gives attributes only for
 //    entries whose size is known locally and leaves the rest (e.ino = 0) to a later lookup;
-//  - a lookup of a file whose blob is missing fetches just that blob (`cat a/b/file` brings one
-//    blob) — unless its directory was listed (readdir at offset 0) within listingPrefetchWindow
-//    and that listing's batch has not run yet: then the first such lookup fetches every missing
-//    blob of the directory (up to listingPrefetchMaxBlobs) in one prefetchBlobs() call, and
-//    concurrent lookups in that directory wait for it. `ls -l a/b` therefore costs one batch, not
-//    one round trip per file. A failed batch is logged once; lookups then fetch one by one;
-//  - the same batch runs on the second lookup in a directory that needs a missing blob within
-//    listingPrefetchWindow of the first: one `cat` costs one blob, but a reader walking a
-//    directory's files (a build, grep -r, an editor opening a folder) costs two round trips for
-//    that directory, not one per file;
-//  - once such a walk batch ran, the reader is walking the tree: the first lookup that needs a
-//    missing blob in any other directory batches that directory at once, as long as walk batches
-//    follow each other within listingPrefetchWindow. A walk then costs one round trip per
-//    directory; a mount that only ever reads single files still fetches single blobs.
+//  - a lookup of a file whose blob is missing fetches it together with the directory's other
+//    missing blobs, in one prefetchBlobs() call (one round trip for a store whose
+//    fetchesInBatches(): a Git partial clone): whoever reads one file of a
+//    directory (a build, grep -r, an editor, a test runner) reads its neighbours next, and a
+//    second round trip for them costs more than the bytes of the whole directory. The batch is
+//    the wanted blob and the next missing ones in tree order, at most directoryPrefetchMaxBlobs;
+//    a miss past them starts the next batch. Concurrent lookups in that directory wait for it;
+//  - if the directory was listed (readdir at offset 0) within listingPrefetchWindow, that
+//    batch takes every missing blob (up to listingPrefetchMaxBlobs): `ls -l` needs all sizes;
+//  - a store that fetches blob by blob (Mega: one HTTP request each) batches a directory only
+//    once a reader shows it is walking: on the second miss in a directory within
+//    listingPrefetchWindow of the first, and then on the first miss in any other directory as
+//    long as such batches follow each other within listingPrefetchWindow;
+//  - a directory whose missing blobs were all asked for is remembered (by tree id, bounded):
+//    a later miss there fetches only its blob. A failed batch is logged and not remembered:
+//    the lookup fetches its blob alone, and the next miss there batches again.
+// Not bounded by bytes, and large blobs are not kept out: a blob:none partial clone does not
+// know the size of a blob it has not fetched, so only the count bounds a batch: at worst it
+// brings directoryPrefetchMaxBlobs large files (docs/benchmarks.md: why not a server filter).
 #include "fs/Filesystem.hpp"
 
 #include <fcntl.h>
@@ -27,6 +33,7 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <exception>
 #include <string>
@@ -255,16 +262,26 @@ void Filesystem::lookup(fuse_req_t req, fuse_ino_t parent, const char* name) {
 
 uint64_t Filesystem::blobSizeForLookup(fuse_ino_t dir, const Tree& tree, const TreeEntry& entry) {
     if (!store_->hasBlob(entry.id)) {
-        prefetchDirectoryIfWalked(dir, tree, entry);
+        prefetchDirectory(dir, tree, entry);
     }
     return store_->blobSize(entry.id);  // one fetch of just this blob if it is still missing
 }
 
-void Filesystem::prefetchDirectoryIfWalked(fuse_ino_t dir, const Tree& tree,
-                                           const TreeEntry& wanted) {
+void Filesystem::rememberPrefetched(const ObjectId& tree) {
+    if (options_.prefetchedDirectoriesMax == 0 || !prefetchedTrees_.insert(tree).second) {
+        return;
+    }
+    prefetchedOrder_.push_back(tree);
+    if (prefetchedOrder_.size() > options_.prefetchedDirectoriesMax) {
+        prefetchedTrees_.erase(prefetchedOrder_.front());
+        prefetchedOrder_.pop_front();
+    }
+}
+
+void Filesystem::prefetchDirectory(fuse_ino_t dir, const Tree& tree, const TreeEntry& wanted) {
     std::shared_future<void> running;
     std::promise<void> done;
-    bool walked = false;
+    bool listed = false;
     {
         std::lock_guard lock(prefetchMutex_);
         if (auto it = prefetchesInFlight_.find(dir); it != prefetchesInFlight_.end()) {
@@ -272,16 +289,20 @@ void Filesystem::prefetchDirectoryIfWalked(fuse_ino_t dir, const Tree& tree,
         } else {
             const auto now = std::chrono::steady_clock::now();
             const auto window = options_.listingPrefetchWindow;
-            const bool listed = inodes_.claimListingPrefetch(dir, now, window);
-            // A reader that has walked one directory's files is walking more (a build, grep -r):
-            // the first miss in the next directory batches it at once, for as long as such
-            // batches keep coming no further than window apart.
-            walked = !listed && (inodes_.claimSecondMissPrefetch(dir, now, window) ||
-                                 (lastWalkBatchAt_ && now - *lastWalkBatchAt_ <= window));
+            listed = inodes_.claimListingPrefetch(dir, now, window);
+            if (!listed && prefetchedTrees_.count(tree.id()) != 0) {
+                return;
+            }
+            // A store that sends each blob on its own request (Mega) gains nothing from
+            // neighbours asked for together, so there a reader must first show it is walking:
+            // a second miss in a directory, or a miss within window of such a batch elsewhere.
+            const bool walked = store_->fetchesInBatches() ||
+                                inodes_.claimSecondMissPrefetch(dir, now, window) ||
+                                (lastWalkBatchAt_ && now - *lastWalkBatchAt_ <= window);
             if (!listed && !walked) {
                 return;
             }
-            if (walked) {
+            if (!listed) {
                 lastWalkBatchAt_ = now;
             }
             prefetchesInFlight_.emplace(dir, done.get_future().share());
@@ -303,31 +324,43 @@ void Filesystem::prefetchDirectoryIfWalked(fuse_ino_t dir, const Tree& tree,
         }
     } finish{*this, dir, done};
 
-    // A listing needs every size. A walk reads on from the wanted file in tree order, so its
-    // batch is the next walkPrefetchMaxBlobs missing blobs from there (wrapping around); a miss
-    // past them starts the next batch.
+    // A listing needs every size. A reader reads on from the wanted file in tree order, so its
+    // batch is the next directoryPrefetchMaxBlobs missing blobs from there (wrapping around).
     const std::vector<TreeEntry>& entries = tree.entries();
     size_t start = 0;
-    if (walked && &wanted >= entries.data() && &wanted < entries.data() + entries.size()) {
+    if (!listed && &wanted >= entries.data() && &wanted < entries.data() + entries.size()) {
         start = static_cast<size_t>(&wanted - entries.data());
     }
-    const size_t limit = walked ? options_.walkPrefetchMaxBlobs : options_.listingPrefetchMaxBlobs;
+    const size_t limit = std::max<size_t>(
+        1, listed ? options_.listingPrefetchMaxBlobs : options_.directoryPrefetchMaxBlobs);
     std::vector<ObjectId> missing{wanted.id};
     std::unordered_set<ObjectId, store::ObjectIdHash> seen{wanted.id};
-    for (size_t k = 0; k < entries.size() && missing.size() < limit; ++k) {
+    bool whole = true;  // every missing blob of the directory is in this batch
+    for (size_t k = 0; k < entries.size(); ++k) {
         const TreeEntry& e = entries[(start + k) % entries.size()];
         if (e.isBlob() && seen.insert(e.id).second && !store_->hasBlob(e.id)) {
+            if (missing.size() == limit) {
+                whole = false;
+                break;
+            }
             missing.push_back(e.id);
         }
     }
     try {
         store_->prefetchBlobs(missing);
-        spdlog::debug("/{}: fetched {} blobs in one batch (directory {})", describe(dir),
-                      missing.size(), walked ? "walked" : "listed");
+        spdlog::debug("/{}: fetched {} blobs in one batch ({})", describe(dir), missing.size(),
+                      listed ? "listed" : (whole ? "whole directory" : "part of the directory"));
     } catch (const StoreError& e) {
-        spdlog::warn(
-            "/{}: batched fetch of {} blobs (directory {}) failed ({}); fetching one by one",
-            describe(dir), missing.size(), walked ? "walked" : "listed", e.what());
+        // Not remembered: after an outage the next miss here batches again. The wanted blob's
+        // own fetch (blobSize) joins this round if it is still running, so a hung server costs
+        // one fetch_timeout, not two.
+        whole = false;
+        spdlog::warn("/{}: batched fetch of {} blobs failed ({}); fetching the wanted one alone",
+                     describe(dir), missing.size(), e.what());
+    }
+    if (whole) {
+        std::lock_guard lock(prefetchMutex_);
+        rememberPrefetched(tree.id());
     }
 }
 

@@ -8,11 +8,13 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <deque>
 #include <future>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <utility>
 #include <vector>
 
@@ -35,17 +37,21 @@ struct FsOptions {
     // readdirplus hands attributes with the listing for every entry whose size is known locally
     // (directories always), so `ls -l` of a local directory costs no lookup round trips.
     bool readdirPlus = true;
-    // Size-prefetch policy (Filesystem.cpp): a lookup that needs a missing blob's size within
-    // this long after its directory was listed, or the second such lookup in a directory within
-    // this long of the first, or the first such lookup in a directory within this long of such
-    // a second-lookup batch elsewhere (a reader walking the tree), fetches the directory's
-    // missing blobs in one batch of at most listingPrefetchMaxBlobs ids.
+    // Size-prefetch policy (Filesystem.cpp). A lookup that needs a missing blob's size within
+    // this long after its directory was listed fetches the directory's missing blobs in one
+    // batch of at most listingPrefetchMaxBlobs ids (`ls -l` needs every size).
     std::chrono::milliseconds listingPrefetchWindow{10'000};
     size_t listingPrefetchMaxBlobs = 4096;
-    // A batch for a walk (not a listing) holds at most this many ids, the wanted blob and the
-    // missing ones after it in tree order: a walk that reads a few files of a huge directory
-    // (include/linux: 1,400 files) does not wait for all of it.
-    size_t walkPrefetchMaxBlobs = 256;
+    // Any other lookup that needs a missing blob fetches it together with the directory's other
+    // missing blobs (a store that does not fetch in batches: once the reader is walking, see
+    // Filesystem.cpp), at most this many ids in all: the wanted blob and the missing ones after it
+    // in tree order. A reader of a few files of a huge directory (include/linux: 1,400 files)
+    // does not wait for all of it; a miss past the batch starts the next one.
+    size_t directoryPrefetchMaxBlobs = 256;
+    // Directories (by tree id) whose missing blobs were all asked for in one batch: a later miss
+    // there (a blob the server did not send) fetches just that blob. At most this many
+    // remembered; the oldest is forgotten first (it then costs one more batch, no more).
+    size_t prefetchedDirectoriesMax = 16384;
     // Longest symlink target read (Git allows any blob; Linux allows PATH_MAX).
     size_t maxSymlinkBytes = 4096;
     // statfs: f_blocks in bytes (the mount's share of local disk: the content-cache budget).
@@ -123,8 +129,11 @@ private:
     // Size of a file entry for a lookup, fetching under the size-prefetch policy.
     uint64_t blobSizeForLookup(fuse_ino_t dir, const store::Tree& tree,
                                const store::TreeEntry& entry);
-    void prefetchDirectoryIfWalked(fuse_ino_t dir, const store::Tree& tree,
-                                   const store::TreeEntry& wanted);
+    // Fetches wanted with the directory's other missing blobs in one batch, unless the
+    // directory was already prefetched whole (then blobSizeForLookup fetches wanted alone).
+    void prefetchDirectory(fuse_ino_t dir, const store::Tree& tree, const store::TreeEntry& wanted);
+    // Remembers a directory prefetched whole; prefetchMutex_ held.
+    void rememberPrefetched(const store::ObjectId& tree);
     // Fills e for one readdirplus entry; e.ino stays 0 (no attributes, no reference) when the
     // entry's size would cost a fetch.
     fuse_entry_param plusEntry(fuse_ino_t dir, const store::ObjectId& dirTree,
@@ -145,14 +154,18 @@ private:
     // Set by init: the kernel can open directories without asking us (FUSE_CAP_NO_OPENDIR_SUPPORT).
     std::atomic<bool> kernelOpensDirectories_{false};
 
-    // Listing prefetches in flight, per directory inode, so concurrent lookups in one directory
-    // wait for its one batch instead of fetching blob by blob beside it. Entries live only while
-    // the batch runs (bounded by the number of worker threads).
+    // Directory prefetches in flight, per directory inode, so concurrent lookups in one
+    // directory wait for its one batch instead of fetching blob by blob beside it. Entries live
+    // only while the batch runs (bounded by the number of worker threads).
     // Lock order: prefetchMutex_ before InodeTable's mutex; never held across a store call.
     std::mutex prefetchMutex_;
     std::unordered_map<fuse_ino_t, std::shared_future<void>> prefetchesInFlight_;
-    // When the last batch for a reader walking files (not for a listing) started; guarded by
-    // prefetchMutex_.
+    // Trees whose every missing blob was asked for once (set + arrival order, at most
+    // prefetchedDirectoriesMax); guarded by prefetchMutex_.
+    std::unordered_set<store::ObjectId, store::ObjectIdHash> prefetchedTrees_;
+    std::deque<store::ObjectId> prefetchedOrder_;
+    // When the last batch for a reader walking files (not for a listing) started, for stores
+    // that do not fetch in batches; guarded by prefetchMutex_.
     std::optional<std::chrono::steady_clock::time_point> lastWalkBatchAt_;
 };
 
