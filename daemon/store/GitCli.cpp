@@ -12,7 +12,8 @@ namespace {
 SubprocessResult runGitWith(const std::vector<std::string>& args, SubprocessOptions options) {
     std::vector<std::string> argv = {"git", "-c", "protocol.version=2"};
     argv.insert(argv.end(), args.begin(), args.end());
-    options.extraEnvironment = {{"GIT_TERMINAL_PROMPT", "0"}, {"LC_ALL", "C"}};
+    options.extraEnvironment.insert_or_assign("GIT_TERMINAL_PROMPT", "0");
+    options.extraEnvironment.insert_or_assign("LC_ALL", "C");
     options.maxOutputBytes = 1U << 20U;  // git's chatter; ids we need are never on stdout
     return runSubprocess(argv, options);
 }
@@ -32,6 +33,15 @@ SubprocessResult runGit(const std::vector<std::string>& args, std::chrono::milli
     SubprocessOptions options;
     options.timeout = timeout;
     options.onStderr = std::move(onStderr);
+    return runGitWith(args, std::move(options));
+}
+
+SubprocessResult runGitWithEnvironment(const std::vector<std::string>& args,
+                                       std::chrono::milliseconds timeout,
+                                       std::map<std::string, std::string> environment) {
+    SubprocessOptions options;
+    options.timeout = timeout;
+    options.extraEnvironment = std::move(environment);
     return runGitWith(args, std::move(options));
 }
 
@@ -83,6 +93,22 @@ std::string redactCredentials(std::string_view text) {
     }
     out.append(text.substr(std::min(pos, text.size())));
     return out;
+}
+
+std::string pushReport(const SubprocessResult& result, const ObjectId& commit,
+                       const std::string& remoteRef, const std::string& shown) {
+    const std::string said = redactCredentials(result.err + result.out);
+    if (result.ok()) {
+        return said;
+    }
+    if (result.timedOut) {
+        throw StoreError(StoreErrc::Timeout,
+                         "push of " + commit.hex() + " to " + shown + ": " + result.describe());
+    }
+    const bool rejected = result.err.find(" ! [") != std::string::npos;
+    throw StoreError(rejected ? StoreErrc::PushRejected : StoreErrc::FetchFailed,
+                     "push of " + commit.hex() + " to " + remoteRef + " at " + shown +
+                         (rejected ? " was rejected:\n" : " failed:\n") + said);
 }
 
 }  // namespace megafuse::store

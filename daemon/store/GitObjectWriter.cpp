@@ -167,19 +167,9 @@ PushOutcome GitObjectStore::push(const ObjectId& commit, const std::string& remo
                           commit.hex() + ":" + remoteRef},
                          timeout);
     const std::string shown = redactCredentials(displayName_);
-    const std::string said = redactCredentials(result.err + result.out);
-    if (result.ok()) {
-        spdlog::info("{}: pushed {} to {}", shown, commit.hex(), remoteRef);
-        return PushOutcome{said};
-    }
-    if (result.timedOut) {
-        throw StoreError(StoreErrc::Timeout,
-                         "push of " + commit.hex() + " to " + shown + ": " + result.describe());
-    }
-    const bool rejected = result.err.find(" ! [") != std::string::npos;
-    throw StoreError(rejected ? StoreErrc::PushRejected : StoreErrc::FetchFailed,
-                     "push of " + commit.hex() + " to " + remoteRef + " at " + shown +
-                         (rejected ? " was rejected:\n" : " failed:\n") + said);
+    PushOutcome outcome{pushReport(result, commit, remoteRef, shown)};
+    spdlog::info("{}: pushed {} to {}", shown, commit.hex(), remoteRef);
+    return outcome;
 }
 
 std::optional<GitSignature> GitObjectStore::configuredIdentity() {

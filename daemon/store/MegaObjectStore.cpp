@@ -18,6 +18,7 @@
 
 #include "store/GitCli.hpp"
 #include "store/GitObjectFormat.hpp"
+#include "store/PartialClone.hpp"
 
 namespace megafuse::store {
 namespace {
@@ -212,11 +213,14 @@ MegaObjectStore::MegaObjectStore(const SourceSpec& source, const StoreOptions& o
       trees_(std::move(trees)),
       downloadDir_(options.cacheDir / "mega-downloads"),
       maxKnownEntries_(std::max<size_t>(options.treeCacheBytes / 128, kMinKnownEntries)),
+      localPath_(
+          partialClonePath(options.cacheDir / "mega-objects", source.location + source.megaPath)),
       flights_(std::make_unique<Flights>()) {
     HttpOptions http;
     http.sourceName = displayName_;
     if (!source_.tokenFile.empty()) {
-        http.bearerToken = readTokenFile(source_.tokenFile);
+        bearerToken_ = readTokenFile(source_.tokenFile);
+        http.bearerToken = bearerToken_;
     }
     http.deadline = options_.fetchTimeout;
     http.connectTimeout = std::min(options_.fetchTimeout, std::chrono::milliseconds(10'000));
@@ -334,15 +338,47 @@ ObjectId MegaObjectStore::resolveCommit(const std::string& revision) {
 }
 
 int64_t MegaObjectStore::commitTime(const ObjectId& commit) {
-    std::lock_guard lock(mutex_);
-    if (auto it = commitTimes_.find(commit); it != commitTimes_.end()) {
-        return it->second;
+    {
+        std::lock_guard lock(mutex_);
+        if (auto it = commitTimes_.find(commit); it != commitTimes_.end()) {
+            return it->second;
+        }
+    }
+    if (isLocalCommit(commit)) {
+        return localStore(false)->commitTime(commit);
     }
     throw StoreError(StoreErrc::NotFound,
                      "commit " + commit.hex() + " was not resolved from " + displayName_);
 }
 
 ObjectId MegaObjectStore::treeAtPath(const ObjectId& commit, std::string_view subPath) {
+    bool served = false;
+    {
+        std::lock_guard lock(mutex_);
+        served = !latestCommit_ || *latestCommit_ == commit;
+    }
+    if (!served && isLocalCommit(commit)) {
+        // A commit of a writable mount: its root is the mount path's tree; below it, unchanged
+        // directories are the server's (read through the API), changed ones local.
+        ObjectId tree = localStore(false)->treeAtPath(commit, "");
+        size_t pos = 0;
+        while (pos <= subPath.size()) {
+            const size_t slash = std::min(subPath.find('/', pos), subPath.size());
+            const std::string_view part = subPath.substr(pos, slash - pos);
+            pos = slash + 1;
+            if (part.empty() || part == ".") {
+                continue;
+            }
+            const TreeEntry* entry = part == ".." ? nullptr : readTree(tree)->find(part);
+            if (entry == nullptr || entry->kind != EntryKind::Directory) {
+                throw StoreError(StoreErrc::NotFound, "path '" + std::string(subPath) +
+                                                          "' is no directory in commit " +
+                                                          commit.hex() + " of " + displayName_);
+            }
+            tree = entry->id;
+        }
+        return tree;
+    }
     {
         std::lock_guard lock(mutex_);
         if (latestCommit_ && *latestCommit_ != commit) {
@@ -358,6 +394,16 @@ ObjectId MegaObjectStore::treeAtPath(const ObjectId& commit, std::string_view su
 std::shared_ptr<const Tree> MegaObjectStore::readTree(const ObjectId& id) {
     if (auto cached = trees_->get(id)) {
         return cached;
+    }
+    // Trees a commit wrote (changed directories) exist only in the local repository.
+    if (auto local = localStore(false)) {
+        try {
+            return local->readTree(id);
+        } catch (const StoreError& e) {
+            if (e.code() != StoreErrc::NotFound) {
+                throw;
+            }
+        }
     }
     auto path = pathOf(id);
     if (!path) {
@@ -487,7 +533,8 @@ ContentCache::Validator MegaObjectStore::validatorFor(const ObjectId& id) {
 bool MegaObjectStore::hasBlob(const ObjectId& id) {
     UniqueFd fd = contentCache_->lookup(id, validatorFor(id));
     if (!fd) {
-        return false;
+        const auto local = localStore(false);
+        return local && local->hasBlob(id);
     }
     struct stat st {};
     if (::fstat(fd.get(), &st) == 0) {
@@ -503,6 +550,9 @@ uint64_t MegaObjectStore::blobSize(const ObjectId& id) {
     if (hasBlob(id)) {
         if (auto size = knownSize(id)) {
             return *size;
+        }
+        if (auto local = localStore(false); local && local->hasBlob(id)) {
+            return local->blobSize(id);
         }
     }
     const std::string url = source_.location + "/api/v1/file/blob/" + id.hex();
@@ -650,6 +700,9 @@ UniqueFd MegaObjectStore::openBlob(const ObjectId& id) {
     if (UniqueFd cached = contentCache_->lookup(id, isValid)) {
         cacheHits_.fetch_add(1);
         return cached;
+    }
+    if (auto local = localStore(false); local && local->hasBlob(id)) {
+        return local->openBlob(id);  // written by a commit: copied into the content cache
     }
     cacheMisses_.fetch_add(1);
     // Twice at most: a cache budget smaller than this blob evicts it right after the copy.

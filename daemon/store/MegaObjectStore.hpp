@@ -57,6 +57,25 @@ public:
     // tree by path (verified, cached, its subdirectories' paths recorded for readTree).
     std::optional<ObjectId> changedTree(std::string_view subPath, const ObjectId& shown) override;
 
+    // Writing (MegaObjectWriter.cpp): into a local bare repository of this source in the cache
+    // (made on first use), read back from there before anything is asked of the server.
+    ObjectId writeBlob(std::string_view bytes) override;
+    ObjectId writeBlobFromFile(const std::filesystem::path& file) override;
+    ObjectId writeTree(const std::vector<TreeEntry>& entries) override;
+    // Written as raw bytes: the parent (the served commit) is not local until push fetches it.
+    ObjectId writeCommit(const NewCommit& commit) override;
+    void updateRef(const std::string& ref, const ObjectId& commit,
+                   const std::string& logMessage) override;
+    // `git push {base}{path}.git <commit>:<remoteRef>`, after a shallow tree-less fetch of the
+    // base commit and copying the base trees of every changed directory into the local
+    // repository, so only new objects are sent. The token goes to git in its environment.
+    PushOutcome push(const ObjectId& commit, const std::string& remoteRef,
+                     std::chrono::milliseconds timeout) override;
+    std::optional<GitSignature> configuredIdentity() override;
+
+    // Where written objects live: <cacheDir>/mega-objects/sources/<host+path>-<hash>.git.
+    [[nodiscard]] const std::filesystem::path& localRepositoryPath() const { return localPath_; }
+
     // The `dir-hash` of a directory below the mount path ("" = the mount path itself): Mega's
     // id of that directory's tree, which changes when anything below it changes. Refresh polls
     // it. nullopt when the server lists no such entry.
@@ -80,6 +99,17 @@ private:
     std::string getBody(const std::string& url, const std::string& what);
     ObjectId fetchLatestCommit();
 
+    // The local repository's store; nullptr when it does not exist and create is false.
+    std::shared_ptr<ObjectStore> localStore(bool create);
+    // A commit written here (not one served by Mega): its tree and time come from the local
+    // repository.
+    bool isLocalCommit(const ObjectId& commit);
+    // Push helpers (MegaObjectWriter.cpp).
+    [[nodiscard]] std::string pushUrl() const;
+    [[nodiscard]] std::map<std::string, std::string> gitEnvironment() const;
+    void copyBaseTrees(const ObjectId& newTree, const ObjectId& baseTree, int depth);
+    void ensureTreeLocal(const ObjectId& id);
+
     const SourceSpec source_;
     const StoreOptions options_;
     const std::string displayName_;  // "http://host:8000 (path /a/b)"; never the token
@@ -88,6 +118,8 @@ private:
     const std::filesystem::path downloadDir_;  // unnamed temp files of blobs being verified
     const size_t maxKnownEntries_;             // bound of pathOf_ and sizes_ each
     std::unique_ptr<HttpClient> http_;
+    std::string bearerToken_;  // for git's HTTP requests too (push); never logged
+    const std::filesystem::path localPath_;
     std::unique_ptr<Flights> flights_;
 
     // Lock order: a leaf; never held during a request.
@@ -100,6 +132,11 @@ private:
     // Commit id → committer time from latest-commit (bounded like sizes_).
     std::map<ObjectId, int64_t> commitTimes_;
     std::optional<ObjectId> latestCommit_;
+
+    // Lock order: localMutex_ before nothing; pushMutex_ before localMutex_ (push writes trees).
+    std::mutex localMutex_;
+    std::shared_ptr<ObjectStore> local_;  // a GitObjectStore over localPath_, once it exists
+    std::mutex pushMutex_;                // one push (fetch, copy, git push) at a time
 
     std::atomic<uint64_t> objectsFetched_{0};
     std::atomic<uint64_t> bytesFetched_{0};

@@ -52,10 +52,11 @@ std::string jsonString(const std::string& text) {
 }  // namespace
 
 MegaStandIn::MegaStandIn(std::filesystem::path repository, std::filesystem::path workDir,
-                         std::string ref)
+                         std::string ref, std::string megaPath)
     : repository_(std::move(repository)),
       workDir_(std::move(workDir)),
       ref_(std::move(ref)),
+      megaPath_(std::move(megaPath)),
       port_(freeLoopbackPort()) {
     std::filesystem::create_directories(workDir_);
     start();
@@ -74,8 +75,11 @@ void MegaStandIn::start() {
         return;
     }
     ChildOptions options;
-    options.argv = {"python3", scriptPath().string(), "--repo", repository_.string(), "--ref", ref_,
-                    "--port",  std::to_string(port_)};
+    options.argv = {"python3", scriptPath().string(),
+                    "--repo",  repository_.string(),
+                    "--ref",   ref_,
+                    "--port",  std::to_string(port_),
+                    "--path",  megaPath_};
     options.logFile = workDir_ / "mega-standin.log";
     process_ = startLoopbackServer(options, port_, "mega-standin", {options.logFile});
 }
@@ -166,6 +170,9 @@ MegaStandIn::Stats MegaStandIn::stats() {
     }
     for (const auto& item : root["authorization"]) {
         stats.authorization.push_back(item.IsNull() ? "" : item.as<std::string>());
+    }
+    for (const auto& item : root["pushed_objects"]) {
+        stats.pushedObjects.push_back(item.as<int>());
     }
     return stats;
 }

@@ -28,8 +28,11 @@ public:
 
     // Serves repository (a bare or non-bare Git repository) at ref; logs into workDir. Starts at
     // once on a free port and waits until it answers; throws HarnessError with its log if not.
+    // megaPath: the Mega path the repository's root is served as ("/": the whole monorepo);
+    // any other path also serves Git's smart HTTP at {baseUrl}{megaPath}.git (fetch and push,
+    // through `git http-backend`; the repository should be bare to take pushes).
     MegaStandIn(std::filesystem::path repository, std::filesystem::path workDir,
-                std::string ref = "HEAD");
+                std::string ref = "HEAD", std::string megaPath = "/");
     ~MegaStandIn();
     MegaStandIn(const MegaStandIn&) = delete;
     MegaStandIn& operator=(const MegaStandIn&) = delete;
@@ -53,6 +56,7 @@ public:
         std::vector<std::string> treePaths;      // path= of every tree request, in order
         std::vector<std::string> blobIds;        // every blob GET
         std::vector<std::string> authorization;  // Authorization header per request ("" if none)
+        std::vector<int> pushedObjects;          // objects in each pack pushed to {path}.git
         [[nodiscard]] int count(const std::string& endpoint) const;
     };
     Stats stats();
@@ -68,6 +72,7 @@ private:
     std::filesystem::path repository_;
     std::filesystem::path workDir_;
     std::string ref_;
+    std::string megaPath_;
     uint16_t port_;
     std::unique_ptr<ChildProcess> process_;
 };

@@ -11,21 +11,28 @@ what mega-fuse asks for:
   GET  /api/v1/tree/content-hash?path=/a/b    {"req_result", "data": [{name, content_type, oid}]}
   GET  /api/v1/tree/dir-hash?path=/a/b        the same shape, for b's entry in its parent
   GET  /api/v1/latest-commit?path=/p          {oid, short_message, author, committer, date}
+  GET/POST {path}.git/...                     Git smart HTTP (fetch, push) through `git
+                                              http-backend` over the same repository, when it is
+                                              served as a path (--path /p; not the root)
 
 Test-only endpoints (never part of Mega's API):
 
   GET  /_standin/stats    {"counts": {endpoint: n}, "tree_paths": [...], "blob_ids": [...],
-                           "authorization": [...every Authorization header seen...]}
+                           "authorization": [...every Authorization header seen...],
+                           "pushed_objects": [object count of each pack pushed]}
   POST /_standin/control  JSON: {"fault": "none"|"slow"|"garbage"|"wrong-bytes"|"not-found",
                           "delay": seconds, "ref": "<rev the repository is served at>",
                           "token": "<required bearer token or null>", "reset": true,
                           "fail_next": n (the next n API requests answer 503)}
 
-Usage: mega-standin.py --repo PATH [--ref REV] [--port N]   (prints "PORT <n>" once listening)
+Usage: mega-standin.py --repo PATH [--ref REV] [--path /p] [--port N]
+  (prints "PORT <n>" once listening). --path: the Mega path the repository's root is served as
+  (default "/": the repository is the whole monorepo).
 """
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -61,8 +68,10 @@ class Objects:
 
 
 class State:
-    def __init__(self, objects, ref):
+    def __init__(self, objects, ref, repo, prefix):
         self.objects = objects
+        self.repo = repo
+        self.prefix = prefix.rstrip("/")  # "" when the repository is the monorepo's root
         self.lock = threading.Lock()
         self.ref = ref
         self.fault = "none"
@@ -76,11 +85,36 @@ class State:
         self.tree_paths = []
         self.blob_ids = []
         self.authorization = []
+        self.pushed_objects = []
 
 
-def rel(path):
-    """Mega paths are absolute ("/a/b"); git wants "a/b" after "rev:"."""
+def rel(path, prefix=""):
+    """Mega paths are absolute ("/p/a/b"); git wants "a/b" after "rev:" (None: not served)."""
+    if prefix:
+        if path.rstrip("/") != prefix and not path.startswith(prefix + "/"):
+            return None
+        path = path[len(prefix):]
     return path.strip("/")
+
+
+def dechunk(stream):
+    """The body of a request sent with Transfer-Encoding: chunked."""
+    body = b""
+    while True:
+        size = int(stream.readline().split(b";")[0].strip() or b"0", 16)
+        if size == 0:
+            stream.readline()
+            return body
+        body += stream.read(size)
+        stream.readline()
+
+
+def pack_object_count(body):
+    """Objects in the pack a receive-pack request carries (after its pkt-line commands)."""
+    at = body.find(b"PACK")
+    if at < 0 or len(body) < at + 12:
+        return 0
+    return int.from_bytes(body[at + 8:at + 12], "big")
 
 
 def tree_entries(data):
@@ -122,8 +156,58 @@ def make_handler(state):
         def do_HEAD(self):
             self.do_GET()
 
+        def git_http(self, url):
+            """Git's smart HTTP through `git http-backend` (CGI) over the served repository."""
+            endpoint = "/git" + url.path[len(state.prefix) + 4:]
+            self.count(endpoint)
+            with state.lock:
+                token = state.token
+            if token is not None and self.headers.get("Authorization") != "Bearer " + token:
+                return self.reply(401, b"unauthorized", "text/plain")
+            if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+                body = dechunk(self.rfile)
+            else:
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+            if endpoint == "/git/git-receive-pack":
+                with state.lock:
+                    state.pushed_objects.append(pack_object_count(body))
+            env = dict(os.environ, GIT_PROJECT_ROOT=state.repo, GIT_HTTP_EXPORT_ALL="1",
+                       PATH_INFO=url.path[len(state.prefix) + 4:], QUERY_STRING=url.query,
+                       REQUEST_METHOD=self.command, REMOTE_ADDR="127.0.0.1",
+                       CONTENT_TYPE=self.headers.get("Content-Type", ""),
+                       CONTENT_LENGTH=str(len(body)),
+                       HTTP_CONTENT_ENCODING=self.headers.get("Content-Encoding", ""),
+                       HTTP_GIT_PROTOCOL=self.headers.get("Git-Protocol", ""))
+            out = subprocess.run(["git", "http-backend"], input=body, env=env,
+                                 stdout=subprocess.PIPE, check=False).stdout
+            head, _, payload = out.partition(b"\r\n\r\n")
+            if not _:
+                head, _, payload = out.partition(b"\n\n")
+            status, ctype, extra = 200, "application/octet-stream", []
+            for line in head.decode("latin-1").splitlines():
+                name, _, value = line.partition(":")
+                if name.lower() == "status":
+                    status = int(value.split()[0])
+                elif name.lower() == "content-type":
+                    ctype = value.strip()
+                elif name.lower() not in ("content-length",):
+                    extra.append((name, value.strip()))
+            self.send_response(status)
+            self.send_header("Content-Type", ctype)
+            self.send_header("Content-Length", str(len(payload)))
+            for name, value in extra:
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(payload)
+            return None
+
+        def is_git(self, url):
+            return state.prefix and url.path.startswith(state.prefix + ".git/")
+
         def do_POST(self):
             url = urllib.parse.urlsplit(self.path)
+            if self.is_git(url):
+                return self.git_http(url)
             length = int(self.headers.get("Content-Length", "0"))
             body = json.loads(self.rfile.read(length) or b"{}")
             if url.path != "/_standin/control":
@@ -152,7 +236,10 @@ def make_handler(state):
                     return self.reply_json({"counts": state.counts,
                                             "tree_paths": state.tree_paths,
                                             "blob_ids": state.blob_ids,
-                                            "authorization": state.authorization})
+                                            "authorization": state.authorization,
+                                            "pushed_objects": state.pushed_objects})
+            if self.is_git(url):
+                return self.git_http(url)
             endpoint = url.path
             if endpoint.startswith("/api/v1/file/blob/"):
                 endpoint = "/api/v1/file/blob" + ("(HEAD)" if self.command == "HEAD" else "")
@@ -176,8 +263,8 @@ def make_handler(state):
                     state.tree_paths.append(path)
                 oid = query.get("oid", [None])[0]
                 obj = objects.read(oid) if oid else None
-                if obj is None:
-                    obj = objects.read(ref + ":" + rel(path))
+                if obj is None and rel(path, state.prefix) is not None:
+                    obj = objects.read(ref + ":" + rel(path, state.prefix))
                 if obj is None or obj[0] != "tree":
                     return self.reply(200, b"")  # Mega: empty body when not found
                 data = obj[1]
@@ -212,7 +299,14 @@ def make_handler(state):
 
             if url.path in ("/api/v1/tree/content-hash", "/api/v1/tree/dir-hash"):
                 listed = path if url.path.endswith("content-hash") else path.rsplit("/", 1)[0]
-                obj = objects.read(ref + ":" + rel(listed))
+                if state.prefix and url.path.endswith("dir-hash") and path == state.prefix:
+                    # The served path's own entry: its parent is not in the repository.
+                    obj = objects.read(ref + "^{tree}")
+                    obj = obj and ("tree", b"40000 " + path.rsplit("/", 1)[1].encode() + b"\0" +
+                                   bytes.fromhex(obj[2]), obj[2])
+                else:
+                    listed = rel(listed, state.prefix)
+                    obj = objects.read(ref + ":" + listed) if listed is not None else None
                 if obj is None or obj[0] != "tree":
                     return self.reply_json({"req_result": False, "data": [],
                                             "err_message": "Path not found"})
@@ -251,8 +345,14 @@ def main():
     parser.add_argument("--repo", required=True)
     parser.add_argument("--ref", default="HEAD")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--path", default="/")
     args = parser.parse_args()
-    state = State(Objects(args.repo), args.ref)
+    repo = os.path.abspath(args.repo)
+    if args.path != "/":
+        # Pushes over smart HTTP with no user, fetches of one commit by id, filtered fetches.
+        for key in ("http.receivepack", "uploadpack.allowFilter", "uploadpack.allowAnySHA1InWant"):
+            subprocess.run(["git", "-C", repo, "config", key, "true"], check=True)
+    state = State(Objects(repo), args.ref, repo, args.path)
     server = ThreadingHTTPServer(("127.0.0.1", args.port), make_handler(state))
     server.daemon_threads = True
     print("PORT %d" % server.server_address[1], flush=True)

@@ -172,6 +172,47 @@ TEST_F(MegaStoreTest, AMountPathIsTheRootAndSubPathsAreBelowIt) {
     EXPECT_EQ(store->describe().find("path /a") != std::string::npos, true);
 }
 
+TEST_F(MegaStoreTest, WrittenObjectsAreReadBackLocallyAndTheRootCannotBePushed) {
+    auto registry = makeRegistry();
+    auto store = open(*registry);
+    const ObjectId base = store->resolveCommit("HEAD");
+    const ObjectId root = store->treeAtPath(base, "");
+    auto entries = store->readTree(root)->entries();
+    const ObjectId blob = store->writeBlob("written locally\n");
+    entries.push_back(TreeEntry{"written.txt", blob, EntryKind::Regular});
+    NewCommit commit;
+    commit.tree = store->writeTree(entries);
+    commit.parents = {base};  // the served commit: not local, and need not be to commit
+    commit.author = GitSignature{"A U Thor", "author@example.invalid", 1700000000, -90};
+    commit.committer = commit.author;
+    commit.message = "local\n";
+    const ObjectId created = store->writeCommit(commit);
+    store->updateRef("refs/mega-fuse/test", created, "test");
+    server_.resetStats();
+
+    // git reads the commit written as raw bytes as the commit it is.
+    const auto* mega = dynamic_cast<MegaObjectStore*>(store.get());
+    ASSERT_NE(mega, nullptr);
+    const std::string gitDir = mega->localRepositoryPath().string();
+    EXPECT_EQ(test::git(dir_.path(), {"--git-dir", gitDir, "cat-file", "commit", created.hex()}),
+              "tree " + commit.tree.hex() + "\nparent " + base.hex() +
+                  "\nauthor A U Thor <author@example.invalid> 1700000000 -0130\n"
+                  "committer A U Thor <author@example.invalid> 1700000000 -0130\n\nlocal\n");
+    EXPECT_EQ(test::gitLine(dir_.path(), {"--git-dir", gitDir, "rev-parse", "refs/mega-fuse/test"}),
+              created.hex());
+    EXPECT_EQ(store->treeAtPath(created, ""), commit.tree);
+    EXPECT_EQ(store->treeAtPath(created, "a"), idOf(repo_.dir, "main:a"));  // the server's
+    EXPECT_EQ(store->commitTime(created), 1700000000);
+    EXPECT_NE(store->readTree(commit.tree)->find("written.txt"), nullptr);
+    EXPECT_TRUE(store->hasBlob(blob));
+    EXPECT_EQ(store->blobSize(blob), 16U);
+    EXPECT_EQ(readAll(store->openBlob(blob).get()), "written locally\n");
+    EXPECT_TRUE(server_.stats().counts.empty());  // nothing written was asked of the server
+    // The monorepo's root has no {path}.git to push to.
+    EXPECT_EQ(codeOf([&] { store->push(created, "refs/heads/main", std::chrono::seconds(5)); }),
+              StoreErrc::Unsupported);
+}
+
 TEST_F(MegaStoreTest, OnlyTheLatestCommitOrHeadResolves) {
     auto registry = makeRegistry();
     auto store = open(*registry);
