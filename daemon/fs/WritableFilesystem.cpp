@@ -24,6 +24,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <exception>
@@ -99,6 +101,48 @@ mode_t typeBits(const Identity& identity) {
 Identity identityOf(const DirEntry& entry, NodeType nodeType) {
     return entry.isBase() ? Identity::ofBase(entry.baseId, entry.baseKind)
                           : Identity::ofNode(entry.node, nodeType);
+}
+
+// What a write, truncate or chown clears, as the kernel's setattr_should_drop_suidgid() (6.2 and
+// later): set-user-ID always; set-group-ID when group-execute is set, or (without it, a
+// mandatory-locking mark) when the caller is not in the file's group. HANDLE_KILLPRIV (on by
+// default in libfuse) makes this the filesystem's job (docs/overlay.md).
+mode_t killablePrivileges(mode_t permissions, bool callerInGroup) {
+    mode_t kill = permissions & S_ISUID;
+    if ((permissions & S_ISGID) != 0 && ((permissions & S_IXGRP) != 0 || !callerInGroup)) {
+        kill |= S_ISGID;
+    }
+    return kill;
+}
+
+// A write or truncate keeps the bits when the caller has CAP_FSETID. A FUSE request carries no
+// capabilities, only ids: uid 0 stands for it (root writing keeps them, as on a native folder).
+bool callerMayKeepPrivileges(fuse_req_t req) {
+    return fuse_req_ctx(req)->uid == 0;
+}
+
+bool hasSetIdBits(mode_t permissions) {
+    return (permissions & (S_ISUID | S_ISGID)) != 0;
+}
+
+// in_group_or_capable(): the caller's group or supplementary groups hold gid (uid 0 for
+// CAP_FSETID again). Reads /proc for the supplementary groups: only on the rare set-group-ID path.
+bool callerInGroup(fuse_req_t req, gid_t gid) {
+    const fuse_ctx* ctx = fuse_req_ctx(req);
+    if (ctx->uid == 0 || ctx->gid == gid) {
+        return true;
+    }
+    std::vector<gid_t> groups(64);
+    int count = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+    if (count > static_cast<int>(groups.size())) {
+        groups.resize(static_cast<size_t>(count));
+        count = fuse_req_getgroups(req, static_cast<int>(groups.size()), groups.data());
+    }
+    if (count <= 0) {
+        return false;  // unknown: clearing is the safe side
+    }
+    groups.resize(std::min(groups.size(), static_cast<size_t>(count)));
+    return std::find(groups.begin(), groups.end(), gid) != groups.end();
 }
 
 timespec now() {
@@ -196,6 +240,10 @@ struct WritableFilesystem::OpenFile {
     UniqueFd fd;
     bool overlayContent = false;  // false: a blob in the content cache (read-only)
     fuse_ino_t ino = 0;
+    // The file has set-user-ID or set-group-ID, which a write may have to clear: set at open,
+    // kept up to date by chmod and by the clearing itself. Read by every write without a lock,
+    // so the usual write costs one relaxed load and no database read.
+    mutable std::atomic<bool> hasSetIdBits{false};
 };
 
 struct WritableFilesystem::OpenDirectory {
@@ -475,6 +523,48 @@ uint64_t WritableFilesystem::addOpenFile(fuse_ino_t ino, std::unique_ptr<OpenFil
     return fh;
 }
 
+// --- set-user-ID and set-group-ID
+
+bool WritableFilesystem::killPrivileges(fuse_req_t req, fuse_ino_t ino) {
+    const WritableInode inode = resolve(ino);
+    if (inode.identity.isBase() || inode.unlinked || inode.identity.nodeType != NodeType::File) {
+        return false;  // base files have none; a gone name's node is no longer stored
+    }
+    NodeAttributes a = overlay_.attributes(inode.identity.node);
+    const mode_t kill = hasSetIdBits(a.permissions)
+                            ? killablePrivileges(a.permissions, callerInGroup(req, a.gid))
+                            : 0;
+    if (kill != 0) {
+        a.permissions &= ~kill;
+        a.ctime = now();
+        overlay_.setAttributes(inode.identity.node, a);
+    }
+    noteSetIdBits(ino, a.permissions);
+    return kill != 0;
+}
+
+void WritableFilesystem::noteSetIdBits(fuse_ino_t ino, mode_t permissions) {
+    const bool setId = hasSetIdBits(permissions);
+    std::lock_guard lock(openMutex_);
+    auto [first, last] = openByInode_.equal_range(ino);
+    for (auto it = first; it != last; ++it) {
+        it->second->hasSetIdBits = setId;
+    }
+}
+
+void WritableFilesystem::invalidateAttributes(fuse_ino_t ino) {
+    fuse_session* session = nullptr;
+    {
+        std::lock_guard lock(sessionMutex_);
+        session = session_;
+    }
+    // A negative offset drops the cached attributes only: no page is touched, so the kernel
+    // does not call back and this may run on a FUSE worker.
+    if (session != nullptr) {
+        fuse_lowlevel_notify_inval_inode(session, ino, -1, 0);
+    }
+}
+
 // --- copy-on-write
 
 NodeId WritableFilesystem::materializeDirectory(fuse_ino_t ino) {
@@ -713,6 +803,9 @@ void WritableFilesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* at
             if (result != 0) {
                 fail(errno);
             }
+            if (!callerMayKeepPrivileges(req)) {
+                killPrivileges(req, ino);
+            }
         }
         inode = resolve(ino);
         if ((toSet & FUSE_SET_ATTR_MODE) != 0) {
@@ -735,6 +828,7 @@ void WritableFilesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* at
                     a.permissions = permissions;
                     a.ctime = now();
                     overlay_.setAttributes(node, a);
+                    noteSetIdBits(ino, permissions);
                 }
             }
         }
@@ -756,6 +850,9 @@ void WritableFilesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* at
                 a.ctime = now();
                 overlay_.setAttributes(node, a);
             }
+        }
+        if (setUid || setGid) {
+            killPrivileges(req, ino);  // whoever the caller is, even to the same owner (native)
         }
         const int timeBits = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |
                              FUSE_SET_ATTR_MTIME_NOW;
@@ -987,6 +1084,7 @@ void WritableFilesystem::create(fuse_req_t req, fuse_ino_t parent, const char* n
         auto file = std::make_unique<OpenFile>();
         file->fd = openContent(overlay_.contentPath(node), O_RDWR | (fi->flags & O_APPEND));
         file->overlayContent = true;
+        file->hasSetIdBits = hasSetIdBits(attributes.permissions);
         const WritableInode inode =
             inodes_.lookup(parent, name, Identity::ofNode(node, attributes.type));
         fuse_entry_param e{};
@@ -1010,6 +1108,7 @@ void WritableFilesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi
     guarded(req, "open", ino, nullptr, [&] {
         std::shared_lock live(liveMutex_);
         const bool writing = (fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC) != 0;
+        bool killed = false;
         auto file = std::make_unique<OpenFile>();
         WritableInode inode = resolve(ino);
         if (inode.identity.isDirectory()) {
@@ -1027,7 +1126,11 @@ void WritableFilesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi
             if (truncate && ::ftruncate(file->fd.get(), 0) != 0) {
                 fail(errno);
             }
+            if (truncate && !callerMayKeepPrivileges(req)) {
+                killed = killPrivileges(req, ino);
+            }
             file->overlayContent = true;
+            file->hasSetIdBits = hasSetIdBits(overlay_.attributes(node).permissions);
         } else if (inode.identity.isBase()) {
             file->fd = store_->openBlob(inode.identity.baseId);
         } else {
@@ -1042,6 +1145,9 @@ void WritableFilesystem::open(fuse_req_t req, fuse_ino_t ino, fuse_file_info* fi
         if (fuse_reply_open(req, fi) != 0) {
             release(nullptr, fi);
         }
+        if (killed) {
+            invalidateAttributes(ino);
+        }
     });
 }
 
@@ -1055,6 +1161,24 @@ void WritableFilesystem::writeBuf(fuse_req_t req, fuse_bufvec* in, off_t off, fu
     if (!file.overlayContent) {
         fuse_reply_err(req, EBADF);
         return;
+    }
+    if (file.hasSetIdBits.load(std::memory_order_relaxed) && !callerMayKeepPrivileges(req)) {
+        // Rare (a setuid or setgid file written by an ordinary user): the bits go before the
+        // bytes land, as native, so no reader sees new bytes under the old privileges.
+        bool killed = false;
+        bool failed = true;
+        guarded(req, "write", file.ino, nullptr, [&] {
+            std::shared_lock live(liveMutex_);
+            std::lock_guard tree(treeMutex_);
+            killed = killPrivileges(req, file.ino);
+            failed = false;
+        });
+        if (failed) {
+            return;  // guarded replied
+        }
+        if (killed) {
+            invalidateAttributes(file.ino);
+        }
     }
     fuse_bufvec out = FUSE_BUFVEC_INIT(fuse_buf_size(in));
     out.buf[0].flags = static_cast<fuse_buf_flags>(FUSE_BUF_IS_FD | FUSE_BUF_FD_SEEK);

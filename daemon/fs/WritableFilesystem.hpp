@@ -153,6 +153,14 @@ private:
     // The same, materializing its directory (never its content) so it can have some. Caller
     // holds treeMutex_.
     XattrOwner materializeXattrOwner(fuse_ino_t ino);
+    // Set-user-ID and set-group-ID: HANDLE_KILLPRIV makes clearing them on write, truncate and
+    // chown our job. Clears what req's caller must not keep of ino's (an overlay file's; base
+    // files have none); true when it changed them. Caller holds treeMutex_.
+    bool killPrivileges(fuse_req_t req, fuse_ino_t ino);
+    // Tells ino's open handles whether its permissions now hold set-ID bits (checked per write).
+    void noteSetIdBits(fuse_ino_t ino, mode_t permissions);
+    // Drops the kernel's cached attributes of ino (after a change a reply did not carry).
+    void invalidateAttributes(fuse_ino_t ino);
     // mknod/mkdir/symlink: a new node named name in parent, replied as an entry.
     void createEntry(fuse_req_t req, fuse_ino_t parent, const char* name,
                      const overlay::NodeAttributes& attributes);

@@ -2,11 +2,13 @@
 // of the same base; the errno (or success) must match, and so must the trees afterwards. Where
 // the mount answers differently on purpose (link, device nodes, xattrs) the test says so.
 #include <fcntl.h>
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -523,6 +525,163 @@ TEST_F(PosixTest, ChmodOfAnUnchangedFileCopiesNothing) {
     auto overlay = overlay::OverlayStore::open(overlayDir());
     EXPECT_EQ(overlay->stats().contentBytes, 0U);
     EXPECT_EQ(overlay->stats().nodes, 2U);  // the root and many/
+}
+
+// --- set-user-ID and set-group-ID: what a write, truncate or chown leaves of them
+
+constexpr uid_t kOrdinaryUser = 65534;  // nobody: no CAP_FSETID, owns none of the files
+
+// Runs fn in a child process as kOrdinaryUser (ids dropped for good); fn's errno, 0 for success.
+// A child, not a thread: setresuid would change the ids of the whole test process.
+int asOrdinaryUser(const std::function<int()>& fn) {
+    const pid_t pid = ::fork();
+    if (pid < 0) {
+        return errno;
+    }
+    if (pid == 0) {
+        const bool dropped = ::setgroups(0, nullptr) == 0 &&
+                             ::setresgid(kOrdinaryUser, kOrdinaryUser, kOrdinaryUser) == 0 &&
+                             ::setresuid(kOrdinaryUser, kOrdinaryUser, kOrdinaryUser) == 0;
+        ::_exit(dropped ? fn() : 125);
+    }
+    int status = 0;
+    if (::waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
+        return EINTR;
+    }
+    return WEXITSTATUS(status);
+}
+
+int writeOneByte(int fd) {
+    return ::pwrite(fd, "x", 1, 0) == 1 ? 0 : errno;
+}
+
+struct SetIdCase {
+    const char* name;
+    mode_t mode;                                  // chmod'ed as root before the change
+    std::function<int(const Path& file)> change;  // errno, 0 for success
+};
+
+const std::vector<SetIdCase>& setIdCases() {
+    static const std::vector<SetIdCase> cases = {
+        {"setuid, written by a user", 04777,
+         [](const Path& f) {
+             return asOrdinaryUser([&] {
+                 UniqueFd fd(::open(f.c_str(), O_WRONLY | O_CLOEXEC));
+                 return !fd ? errno : writeOneByte(fd.get());
+             });
+         }},
+        {"setgid with group-exec, written by a user", 02777,
+         [](const Path& f) {
+             return asOrdinaryUser([&] {
+                 UniqueFd fd(::open(f.c_str(), O_WRONLY | O_CLOEXEC));
+                 return !fd ? errno : writeOneByte(fd.get());
+             });
+         }},
+        {"setgid without group-exec (a locking mark), written by a user", 02767,
+         [](const Path& f) {
+             return asOrdinaryUser([&] {
+                 UniqueFd fd(::open(f.c_str(), O_WRONLY | O_CLOEXEC));
+                 return !fd ? errno : writeOneByte(fd.get());
+             });
+         }},
+        {"setuid and setgid, written by root", 06777,
+         [](const Path& f) {
+             UniqueFd fd(::open(f.c_str(), O_WRONLY | O_CLOEXEC));
+             return !fd ? errno : writeOneByte(fd.get());
+         }},
+        {"setuid, truncated by a user", 04777,
+         [](const Path& f) {
+             return asOrdinaryUser(
+                 [&] { return errnoOf([&] { return ::truncate(f.c_str(), 0); }); });
+         }},
+        {"setuid, opened with O_TRUNC by a user", 04777,
+         [](const Path& f) {
+             return asOrdinaryUser([&] {
+                 UniqueFd fd(::open(f.c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC));
+                 return !fd ? errno : 0;
+             });
+         }},
+        {"setuid, truncated by root", 04777,
+         [](const Path& f) { return errnoOf([&] { return ::truncate(f.c_str(), 1); }); }},
+        {"setuid and setgid, chowned by root to the same owner", 06755,
+         [](const Path& f) { return errnoOf([&] { return ::chown(f.c_str(), 0, 0); }); }},
+        {"setgid with group-exec, chgrp by root", 02775,
+         [](const Path& f) {
+             return errnoOf([&] { return ::chown(f.c_str(), static_cast<uid_t>(-1), 1); });
+         }},
+        {"setuid set while open, then written by a user through that handle", 0777,
+         [](const Path& f) {
+             UniqueFd fd(::open(f.c_str(), O_RDWR | O_CLOEXEC));
+             if (!fd || ::chmod(f.c_str(), 04777) != 0) {
+                 return errno;
+             }
+             return asOrdinaryUser([&] { return writeOneByte(fd.get()); });
+         }},
+        {"setuid, written twice by a user after root set it again", 04777,
+         [](const Path& f) {
+             UniqueFd fd(::open(f.c_str(), O_RDWR | O_CLOEXEC));
+             if (!fd) {
+                 return errno;
+             }
+             if (const int first = asOrdinaryUser([&] { return writeOneByte(fd.get()); });
+                 first != 0) {
+                 return first;
+             }
+             if (::chmod(f.c_str(), 04777) != 0) {
+                 return errno;
+             }
+             return asOrdinaryUser([&] { return writeOneByte(fd.get()); });
+         }},
+    };
+    return cases;
+}
+
+// Permission bits after each case, run on a fresh file owned by root in root.
+std::vector<std::string> setIdOutcomes(const Path& root) {
+    std::vector<std::string> outcomes;
+    int n = 0;
+    for (const SetIdCase& c : setIdCases()) {
+        const Path file = root / ("setid-" + std::to_string(n++));
+        writeFile(file, "content\n");
+        struct stat st {};
+        std::string outcome = c.name;
+        if (::chmod(file.c_str(), c.mode) != 0) {
+            outcome += ": chmod errno " + std::to_string(errno);
+        } else if (const int error = c.change(file); error != 0) {
+            outcome += ": errno " + std::to_string(error);
+        } else if (::stat(file.c_str(), &st) != 0) {
+            outcome += ": stat errno " + std::to_string(errno);
+        } else {
+            char octal[16];
+            std::snprintf(octal, sizeof octal, "%04o", st.st_mode & 07777);
+            outcome += ": " + std::string(octal);
+        }
+        outcomes.push_back(outcome);
+    }
+    return outcomes;
+}
+
+// HANDLE_KILLPRIV gives clearing the bits to the daemon; a native folder shows what it must do.
+TEST_F(PosixTest, SetIdBitsClearedAsANativeFolder) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root: the cases switch to an ordinary user";
+    }
+    // The ordinary user must reach both trees: the test's folder and, with allow_other, the mount.
+    std::filesystem::permissions(dir_.path(), std::filesystem::perms::others_exec,
+                                 std::filesystem::perm_options::add);
+    const Path native = nativeCopy("native");
+    std::filesystem::permissions(native, std::filesystem::perms::others_exec,
+                                 std::filesystem::perm_options::add);
+    MountRequest request = writableRequest();
+    request.allowOther = true;
+    auto daemon = std::make_unique<MegaFused>(request, dir_ / "mega-fused-setid.log");
+    const std::vector<std::string> expected = setIdOutcomes(native);
+    const std::vector<std::string> actual = setIdOutcomes(mountPoint());
+    ASSERT_EQ(actual.size(), expected.size());
+    for (size_t i = 0; i < expected.size(); ++i) {
+        EXPECT_EQ(actual[i], expected[i]);
+    }
+    daemon->stop();
 }
 
 }  // namespace
