@@ -2,7 +2,8 @@
 // can be checked against one place (mountJson) when the contract grows.
 #include "Commands.hpp"
 
-#include <cstdio>
+#include <array>
+#include <charconv>
 #include <filesystem>
 #include <iostream>
 
@@ -28,6 +29,18 @@ std::string yesNo(bool value) {
     return value ? "yes" : "no";
 }
 
+// printf's "%.<precision>f" without its varargs and unchecked result: both round the exact binary
+// value. 64 characters hold every value shown here (sizes below 2^64 in their unit, percentages).
+std::string fixedPoint(double value, int precision) {
+    std::array<char, 64> text{};
+    const auto [end, error] = std::to_chars(text.data(), text.data() + text.size(), value,
+                                            std::chars_format::fixed, precision);
+    if (error != std::errc{}) {
+        return "?";
+    }
+    return {text.data(), end};
+}
+
 std::string humanBytes(uint64_t bytes) {
     static constexpr const char* kUnits[] = {"B", "KiB", "MiB", "GiB", "TiB"};
     auto value = static_cast<double>(bytes);
@@ -36,9 +49,7 @@ std::string humanBytes(uint64_t bytes) {
         value /= 1024.0;
         ++unit;
     }
-    char text[32];
-    std::snprintf(text, sizeof text, unit == 0 ? "%.0f %s" : "%.1f %s", value, kUnits[unit]);
-    return text;
+    return fixedPoint(value, unit == 0 ? 0 : 1) + " " + kUnits[unit];
 }
 
 // The documented JSON shape of one mount (docs/megactl.md, "JSON output").
@@ -312,10 +323,9 @@ ExitCode showStats(DaemonClient& client, const OutputOptions& output,
     const uint64_t lookups = mount.cacheHits + mount.cacheMisses;
     std::string ratio = "-";
     if (lookups > 0) {
-        char text[16];
-        std::snprintf(text, sizeof text, "%.1f%%",
-                      100.0 * static_cast<double>(mount.cacheHits) / static_cast<double>(lookups));
-        ratio = text;
+        const double hitPercent =
+            100.0 * static_cast<double>(mount.cacheHits) / static_cast<double>(lookups);
+        ratio = fixedPoint(hitPercent, 1) + "%";
     }
     Table table({"objects fetched:", std::to_string(mount.objectsFetched)});
     table.addRow({"bytes fetched:", std::to_string(mount.bytesFetched) + " (" +

@@ -48,7 +48,7 @@ struct PendingReply {
     }
     void throwIfFailed() const {
         if (error) {
-            throw *error;
+            throw sdbus::Error(*error);
         }
     }
 };

@@ -139,6 +139,7 @@ ExitCode runDoctor(const CallTimeouts& timeouts, const OutputOptions& output,
 
     if (output.json) {
         std::vector<JsonObject> problems;
+        problems.reserve(findings.size());
         for (const auto& finding : findings) {
             problems.push_back(JsonObject()
                                    .add("kind", finding.kind)

@@ -1,8 +1,6 @@
 // Json: rendering and string escaping per RFC 8259.
 #include "Json.hpp"
 
-#include <cstdio>
-
 namespace megafuse::ctl {
 
 std::string jsonQuote(std::string_view text) {
@@ -28,10 +26,12 @@ std::string jsonQuote(std::string_view text) {
                 break;
             default:
                 if (static_cast<unsigned char>(c) < 0x20) {
-                    char escaped[8];
-                    std::snprintf(escaped, sizeof escaped, "\\u%04x",
-                                  static_cast<unsigned>(static_cast<unsigned char>(c)));
-                    out += escaped;
+                    // \u00XX: below 0x20 only the last two hex digits vary.
+                    constexpr const char* kHexDigits = "0123456789abcdef";
+                    const auto code = static_cast<unsigned char>(c);
+                    out += "\\u00";
+                    out += kHexDigits[code >> 4U];
+                    out += kHexDigits[code & 0xFU];
                 } else {
                     out += c;
                 }

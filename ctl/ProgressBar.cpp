@@ -1,5 +1,6 @@
 // ProgressBar: "\r" + erase-line redraws; the bar is 30 cells, or a spinner and a count when the
-// total is unknown (a clone's object count is known only late).
+// total is unknown (a clone's object count is known only late). stderr is unbuffered (glibc), so
+// each fputs reaches the terminal at once: no fflush.
 #include "ProgressBar.hpp"
 
 #include <unistd.h>
@@ -50,14 +51,12 @@ void ProgressBar::update(const ProgressEvent& event) {
         }
     }
     std::fputs(line.c_str(), stderr);
-    std::fflush(stderr);
     drawn_ = true;
 }
 
 void ProgressBar::clear() {
     if (drawn_) {
         std::fputs(kEraseLine, stderr);
-        std::fflush(stderr);
         drawn_ = false;
     }
 }

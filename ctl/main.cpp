@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <chrono>
+#include <exception>
 #include <iostream>
 #include <optional>
 #include <string>
@@ -66,12 +67,7 @@ CLI::App* addMountCommand(CLI::App& app, const std::string& name, const std::str
     return command;
 }
 
-}  // namespace
-}  // namespace megafuse::ctl
-
-int main(int argc, char** argv) {
-    using namespace megafuse::ctl;
-
+int run(int argc, char** argv) {
     Arguments args;
     CLI::App app{"megactl: control mega-fused, the lazily loaded Git working-copy daemon",
                  "megactl"};
@@ -228,5 +224,22 @@ int main(int argc, char** argv) {
         return report(fromDbusError(error));
     } catch (const std::exception& error) {
         return report(CtlError(ExitCode::Failure, error.what()));
+    }
+}
+
+}  // namespace
+}  // namespace megafuse::ctl
+
+// What escapes run (building the command line parser, a failure outside a command) is one
+// "megactl: ..." line and exit 1 too, never std::terminate's abort.
+int main(int argc, char** argv) {
+    using megafuse::ctl::CtlError;
+    using megafuse::ctl::ExitCode;
+    try {
+        return megafuse::ctl::run(argc, argv);
+    } catch (const std::exception& error) {
+        return megafuse::ctl::report(CtlError(ExitCode::Failure, error.what()));
+    } catch (...) {
+        return megafuse::ctl::report(CtlError(ExitCode::Failure, "unknown exception"));
     }
 }

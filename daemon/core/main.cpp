@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 
 #include <CLI/CLI.hpp>
+#include <cerrno>
 #include <cstdio>
 #include <exception>
+#include <system_error>
 
 #include "common/Log.hpp"
 #include "core/MountCommand.hpp"
@@ -16,9 +18,20 @@
 #define MEGAFUSE_VERSION "unknown"
 #endif
 
-int main(int argc, char** argv) {
-    using megafuse::core::kExitFailure;
-    using megafuse::core::kExitUsage;
+namespace {
+
+using megafuse::core::kExitFailure;
+using megafuse::core::kExitUsage;
+
+// A write to a pipe whose reader is gone (a git child that exited early) must fail with EPIPE
+// where it happens, not kill the daemon.
+void ignoreSigpipe() {
+    if (::signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        throw std::system_error(errno, std::generic_category(), "signal(SIGPIPE)");
+    }
+}
+
+int run(int argc, char** argv) {
     // Everything the daemon and its git children write (clones, content cache, overlays, state)
     // holds repository content or credentials: this user only (docs/dbus-api.md, "Security").
     ::umask(077);
@@ -89,26 +102,31 @@ int main(int argc, char** argv) {
     }
 
     if (app.get_subcommands().empty()) {
-        try {
-            // Before any thread exists, so every thread inherits the blocked mask.
-            megafuse::core::SignalFd signals({SIGINT, SIGTERM, SIGHUP});
-            ::signal(SIGPIPE, SIG_IGN);
-            megafuse::initLogging("info");
-            return megafuse::core::runService(service, signals);
-        } catch (const std::exception& e) {
-            std::fprintf(stderr, "mega-fused: %s\n", e.what());
-            return kExitFailure;
-        }
+        // Before any thread exists, so every thread inherits the blocked mask.
+        megafuse::core::SignalFd signals({SIGINT, SIGTERM, SIGHUP});
+        ignoreSigpipe();
+        megafuse::initLogging("info");
+        return megafuse::core::runService(service, signals);
     }
 
+    // Before any thread exists, so every thread inherits the blocked mask.
+    megafuse::core::SignalFd signals({SIGINT, SIGTERM});
+    ignoreSigpipe();
+    megafuse::initLogging(logLevel);
+    return megafuse::core::runMountCommand(mount, signals);
+}
+
+}  // namespace
+
+// Whatever escapes a command (setting up the signals or the log, building the command line
+// parser) is one line on stderr and a failure status, never std::terminate's abort.
+int main(int argc, char** argv) {
     try {
-        // Before any thread exists, so every thread inherits the blocked mask.
-        megafuse::core::SignalFd signals({SIGINT, SIGTERM});
-        ::signal(SIGPIPE, SIG_IGN);
-        megafuse::initLogging(logLevel);
-        return megafuse::core::runMountCommand(mount, signals);
+        return run(argc, argv);
     } catch (const std::exception& e) {
         std::fprintf(stderr, "mega-fused: %s\n", e.what());
-        return kExitFailure;
+    } catch (...) {
+        std::fprintf(stderr, "mega-fused: unknown exception\n");
     }
+    return kExitFailure;
 }

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <thread>
 
 #include "changes/ChangeSet.hpp"
@@ -23,9 +24,8 @@ namespace megafuse::manager {
 namespace {
 
 ManagerError fromStoreError(const std::string& name, const store::StoreError& e) {
-    return ManagerError(
-        e.code() == store::StoreErrc::Timeout ? ManagerErrc::Timeout : ManagerErrc::MountFailed,
-        "mount '" + name + "': " + e.what());
+    return {e.code() == store::StoreErrc::Timeout ? ManagerErrc::Timeout : ManagerErrc::MountFailed,
+            "mount '" + name + "': " + e.what()};
 }
 
 // What a writable mount adds: its overlay, the filesystem over it, and the change set.
@@ -131,8 +131,10 @@ public:
             const size_t group = batchMax_ * fetchConcurrency_;
             for (size_t start = 0; start < missing.size(); start += group) {
                 const size_t end = std::min(missing.size(), start + group);
-                store_->prefetchBlobs(
-                    std::vector<store::ObjectId>(missing.begin() + start, missing.begin() + end));
+                // Indices below missing.size(), which a vector keeps within ptrdiff_t.
+                const auto first = missing.begin() + static_cast<std::ptrdiff_t>(start);
+                const auto last = missing.begin() + static_cast<std::ptrdiff_t>(end);
+                store_->prefetchBlobs(std::vector<store::ObjectId>(first, last));
                 done = end;
                 if (progress) {
                     progress("prefetch", done, total);

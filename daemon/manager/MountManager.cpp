@@ -59,7 +59,7 @@ ManagerError fromChangeSetError(const std::string& name, const changes::ChangeSe
             code = ManagerErrc::Failed;
             break;
     }
-    return ManagerError(code, "mount '" + name + "': " + e.what());
+    return {code, "mount '" + name + "': " + e.what()};
 }
 
 // The fields whose change needs a new FUSE session (all but automount).
@@ -771,7 +771,7 @@ std::string MountManager::addMount(const MountSpec& spec, Done done) {
         RecordPtr record = addRecordLocked(config, false);
         if (spec.mountNow) {
             try {
-                enqueueLocked(record, [this, record, done] {
+                enqueueLocked(record, [this, record, done = std::move(done)] {
                     auto error = doMount(record);
                     if (!error) {
                         markWanted(record, true);
@@ -840,7 +840,8 @@ void MountManager::prefetch(const std::string& name, std::vector<std::string> pa
         session = record->session;
         ++prefetchesQueued_;
     }
-    auto task = [this, record, session, paths = std::move(paths), done]() mutable {
+    auto task = [this, record, session, paths = std::move(paths),
+                 done = std::move(done)]() mutable {
         {
             std::lock_guard lock(mutex_);
             --prefetchesQueued_;
@@ -923,7 +924,7 @@ void MountManager::baseMoved(const RecordPtr& record, const std::shared_ptr<Acti
 }
 
 void MountManager::listChanges(const std::string& name, std::vector<std::string> paths,
-                               ResultDone<std::vector<changes::Change>> done) {
+                               const ResultDone<std::vector<changes::Change>>& done) {
     enqueueChangeOperation(
         name, "listing changes",
         [paths = std::move(paths), done](changes::ChangeSet& set) {
@@ -933,7 +934,7 @@ void MountManager::listChanges(const std::string& name, std::vector<std::string>
 }
 
 void MountManager::diff(const std::string& name, std::vector<std::string> paths,
-                        ResultDone<std::string> done) {
+                        const ResultDone<std::string>& done) {
     enqueueChangeOperation(
         name, "diff",
         [paths = std::move(paths), done](changes::ChangeSet& set) {
@@ -943,7 +944,7 @@ void MountManager::diff(const std::string& name, std::vector<std::string> paths,
 }
 
 void MountManager::reset(const std::string& name, std::vector<std::string> paths,
-                         ResultDone<uint64_t> done) {
+                         const ResultDone<uint64_t>& done) {
     enqueueChangeOperation(
         name, "reset",
         [name, paths = std::move(paths), done](changes::ChangeSet& set) {
@@ -955,7 +956,7 @@ void MountManager::reset(const std::string& name, std::vector<std::string> paths
 }
 
 void MountManager::commit(const std::string& name, changes::CommitRequest request,
-                          ResultDone<std::string> done) {
+                          const ResultDone<std::string>& done) {
     RecordPtr record;
     std::shared_ptr<ActiveMount> session;
     {
@@ -975,7 +976,7 @@ void MountManager::commit(const std::string& name, changes::CommitRequest reques
 }
 
 void MountManager::push(const std::string& name, std::string remoteRef,
-                        ResultDone<changes::PushResult> done) {
+                        const ResultDone<changes::PushResult>& done) {
     enqueueChangeOperation(
         name, "push",
         [name, remoteRef = std::move(remoteRef), done](changes::ChangeSet& set) {
@@ -988,7 +989,7 @@ void MountManager::push(const std::string& name, std::string remoteRef,
 }
 
 void MountManager::checkout(const std::string& name, std::string revision, bool force,
-                            ResultDone<std::string> done) {
+                            const ResultDone<std::string>& done) {
     RecordPtr record;
     std::shared_ptr<ActiveMount> session;
     {

@@ -169,18 +169,20 @@ public:
     template <typename T>
     using ResultDone = std::function<void(const std::optional<ManagerError>& error, T value)>;
     void listChanges(const std::string& name, std::vector<std::string> paths,
-                     ResultDone<std::vector<changes::Change>> done);
+                     const ResultDone<std::vector<changes::Change>>& done);
     void diff(const std::string& name, std::vector<std::string> paths,
-              ResultDone<std::string> done);
-    void reset(const std::string& name, std::vector<std::string> paths, ResultDone<uint64_t> done);
+              const ResultDone<std::string>& done);
+    void reset(const std::string& name, std::vector<std::string> paths,
+               const ResultDone<uint64_t>& done);
     // done gets the new commit id; CommitId changes (mountChanged).
     void commit(const std::string& name, changes::CommitRequest request,
-                ResultDone<std::string> done);
+                const ResultDone<std::string>& done);
     // done gets the server's message.
-    void push(const std::string& name, std::string remoteRef, ResultDone<changes::PushResult> done);
+    void push(const std::string& name, std::string remoteRef,
+              const ResultDone<changes::PushResult>& done);
     // done gets the commit now shown; CommitId changes (mountChanged).
     void checkout(const std::string& name, std::string revision, bool force,
-                  ResultDone<std::string> done);
+                  const ResultDone<std::string>& done);
 
     [[nodiscard]] std::vector<MountInfo> list() const;
     // Throws NotFound.

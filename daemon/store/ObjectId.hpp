@@ -27,6 +27,7 @@ public:
     [[nodiscard]] std::string hex() const;
     [[nodiscard]] bool isZero() const;
 
+    // NOLINTNEXTLINE(modernize-use-nullptr): clang-tidy<18 bug on defaulted <=> (llvm#53961)
     auto operator<=>(const ObjectId&) const = default;
 
 private:
