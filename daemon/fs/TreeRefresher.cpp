@@ -46,9 +46,15 @@ void TreeRefresher::run() {
     }
 }
 
+std::optional<store::ObjectId> TreeRefresher::commit() const {
+    std::lock_guard lock(mutex_);
+    return commit_;
+}
+
 void TreeRefresher::pollOnce() {
     Invalidations invalidations;
     store::ObjectId moved;
+    store::ObjectId commit;
     try {
         const store::ObjectId shown = filesystem_.rootTree();
         const auto changed = filesystem_.store().changedTree(subPath_, shown);
@@ -60,6 +66,9 @@ void TreeRefresher::pollOnce() {
             return;
         }
         moved = *changed;
+        // One more request, only when the tree moved: megactl status and CommitId show the
+        // commit of what is mounted, not the one the mount started at.
+        commit = filesystem_.store().resolveCommit("HEAD");
         invalidations = filesystem_.refresh(moved);
     } catch (const store::StoreError& e) {
         if (!failing_) {
@@ -70,6 +79,10 @@ void TreeRefresher::pollOnce() {
         return;
     }
     failing_ = false;
+    {
+        std::lock_guard lock(mutex_);
+        commit_ = commit;
+    }
     for (const auto& [parent, name] : invalidations.entries) {
         fuse_lowlevel_notify_inval_entry(session_, parent, name.c_str(), name.size());
     }
@@ -77,10 +90,10 @@ void TreeRefresher::pollOnce() {
         fuse_lowlevel_notify_inval_inode(session_, ino, 0, 0);
     }
     spdlog::info(
-        "mount '{}': refreshed to tree {}: {} changed directories read, {} names and {} "
-        "directories invalidated",
-        name_, moved.hex(), invalidations.directoriesRead, invalidations.entries.size(),
-        invalidations.inodes.size());
+        "mount '{}': refreshed to tree {} of commit {}: {} changed directories read, {} names "
+        "and {} directories invalidated",
+        name_, moved.hex(), commit.hex(), invalidations.directoriesRead,
+        invalidations.entries.size(), invalidations.inodes.size());
 }
 
 }  // namespace megafuse::fs

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -29,6 +30,10 @@ public:
     TreeRefresher(const TreeRefresher&) = delete;
     TreeRefresher& operator=(const TreeRefresher&) = delete;
 
+    // The commit the refreshed tree belongs to (the source's latest when the tree last moved);
+    // nullopt until it first moved. Any thread.
+    [[nodiscard]] std::optional<store::ObjectId> commit() const;
+
 private:
     void run();
     void pollOnce();
@@ -40,10 +45,11 @@ private:
     const std::string name_;
     bool failing_ = false;  // poll thread only: log a failure once per streak
 
-    // Lock order: a leaf; guards stop_ only, never held during a poll.
-    std::mutex mutex_;
+    // Lock order: a leaf; guards stop_ and commit_, never held during a poll.
+    mutable std::mutex mutex_;
     std::condition_variable wake_;
     bool stop_ = false;
+    std::optional<store::ObjectId> commit_;
     std::thread thread_;  // last: starts after everything above is ready
 };
 

@@ -84,8 +84,13 @@ public:
     }
 
     [[nodiscard]] std::string commitId() const override {
-        // A writable mount's base moves with commit and checkout: the overlay knows where.
-        return overlay_ ? overlay_->baseCommit().value_or(commit_).hex() : commit_.hex();
+        // A writable mount's base moves with commit and checkout: the overlay knows where; a
+        // refreshing one's with upstream: its refresher knows.
+        if (overlay_) {
+            return overlay_->baseCommit().value_or(commit_).hex();
+        }
+        const auto refreshed = refresher_ ? refresher_->commit() : std::nullopt;
+        return refreshed.value_or(commit_).hex();
     }
 
     [[nodiscard]] changes::ChangeSet* changeSet() override { return changeSet_.get(); }

@@ -1072,6 +1072,16 @@ void MountManager::checkSessions() {
             }
         }
         for (auto& [name, record] : mounts_) {
+            // A read-only mount at a moving revision follows upstream by itself (refresh): its
+            // CommitId follows too. Writable mounts move only through commit and checkout,
+            // which report it themselves (baseMoved).
+            if (record->state == MountState::Mounted && record->session &&
+                !record->config.writable && !record->session->finished()) {
+                if (std::string id = record->session->commitId(); id != record->commitId) {
+                    record->commitId = std::move(id);
+                    notifyChangedLocked(*record);
+                }
+            }
             if (record->state == MountState::Mounted && !record->running && record->session &&
                 record->session->finished()) {
                 spdlog::warn("mount '{}': the FUSE session ended outside mega-fused", name);

@@ -99,7 +99,10 @@ TEST_F(MegaServiceTest, AMountAtHeadFollowsItsPathUpstream) {
     RepoBuilder repo(repoDir());  // re-initializes in place; the index holds main's tree
     repo.writeFile("dir/a.txt", "file a, moved upstream\n");
     repo.remove("dir/b.txt");
-    server_->setRef(repo.commit("main: moved upstream"));
+    const std::string before = mountClient("follow")->CommitId();
+    const std::string moved = repo.commit("main: moved upstream");
+    ASSERT_NE(moved, before);
+    server_->setRef(moved);
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     while (daemonLog().find("refreshed to tree") == std::string::npos &&
            std::chrono::steady_clock::now() < deadline) {
@@ -110,6 +113,12 @@ TEST_F(MegaServiceTest, AMountAtHeadFollowsItsPathUpstream) {
     struct stat st {};
     EXPECT_NE(::stat((mountpointOf("follow") / "b.txt").c_str(), &st), 0);
     EXPECT_EQ(errno, ENOENT);
+    // CommitId (and so megactl status) follows: the manager looks every 2 s.
+    auto client = mountClient("follow");
+    while (client->CommitId() != moved && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    EXPECT_EQ(client->CommitId(), moved);
 }
 
 }  // namespace
