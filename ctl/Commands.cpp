@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "CtlError.hpp"
 #include "Json.hpp"
 #include "ProgressBar.hpp"
 #include "Table.hpp"
@@ -239,10 +240,23 @@ ExitCode unmountOne(DaemonClient& client, const OutputOptions& output,
     // An ad-hoc mount exists only to be mounted: unmounting it also forgets it, so the same
     // `megactl mount SOURCE MOUNTPOINT` works again. A configured one stays, unmounted.
     const bool removed = !mount.configured;
-    if (removed) {
-        client.removeMount(mount.name, mode);
-    } else {
-        client.unmount(mount.objectPath, mode);
+    try {
+        if (removed) {
+            client.removeMount(mount.name, mode);
+        } else {
+            client.unmount(mount.objectPath, mode);
+        }
+    } catch (const sdbus::Error& error) {
+        if (error.getName() != "com.gitmega.MegaFuse1.Error.Busy") {
+            throw;
+        }
+        // The daemon speaks of its API's options; the user wants this command's flags. One
+        // line, as every megactl error.
+        const CtlError busy = fromDbusError(error);
+        throw CtlError(busy.code(), std::string(busy.what()) + " (megactl unmount --lazy " +
+                                        mount.name +
+                                        ": detach now, release when the last user leaves; "
+                                        "--force: abort their I/O)");
     }
     if (output.json) {
         JsonObject json;

@@ -224,6 +224,7 @@ TEST_F(MegactlDaemonTest, BusyMountRefusesPlainUnmountLazyDetaches) {
     const auto busy = megactl({"unmount", "demo"});
     EXPECT_EQ(busy.exitCode, 5) << describe(busy);
     EXPECT_TRUE(isOneLine(busy.err)) << describe(busy);
+    EXPECT_NE(busy.err.find("megactl unmount --lazy demo"), std::string::npos) << describe(busy);
     EXPECT_TRUE(isFuseMount(demoMount_));
 
     const auto lazy = megactl({"unmount", "--lazy", demoMount_.string()});
