@@ -461,8 +461,10 @@ bool GitObjectStore::healClone(uint64_t healsSeen) {
     if (!isRemote()) {
         return false;  // a local repository is the user's: never re-created behind their back
     }
-    std::unique_lock lock(healMutex_, std::defer_lock);
-    if (!lock.try_lock_for(options_.fetchTimeout)) {
+    // A flag under a plain mutex rather than a timed_mutex: TSan (GCC 12) does not see
+    // timed_mutex's pthread_mutex_clocklock and reports every unlock as foreign.
+    std::unique_lock lock(healMutex_);
+    if (!healDone_.wait_for(lock, options_.fetchTimeout, [&] { return !healing_; })) {
         return false;  // another reader heals and takes longer than a read may wait
     }
     if (heals_.load() != healsSeen) {
@@ -471,6 +473,13 @@ bool GitObjectStore::healClone(uint64_t healsSeen) {
     if (partialCloneUsable(repoPath_)) {
         return false;  // the failure was something else: it stands
     }
+    healing_ = true;
+    lock.unlock();
+    const auto finish = [&] {
+        lock.lock();
+        healing_ = false;
+        healDone_.notify_all();
+    };
     spdlog::warn(
         "{}: partial clone {} vanished (deleted under the running daemon); cloning it again",
         displayName_, repoPath_.string());
@@ -478,10 +487,15 @@ bool GitObjectStore::healClone(uint64_t healsSeen) {
         recreatePartialClone(options_.cacheDir, source_.location, options_.cloneTimeout);
     } catch (const StoreError& e) {
         spdlog::error("{}: cannot clone {} again: {}", displayName_, repoPath_.string(), e.what());
+        finish();
         return false;
+    } catch (...) {
+        finish();
+        throw;
     }
     pool_->reopen();
     heals_.fetch_add(1);
+    finish();
     spdlog::info("{}: partial clone {} made anew", displayName_, repoPath_.string());
     return true;
 }

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -99,10 +100,13 @@ private:
     std::unique_ptr<BlobFetcher> fetcher_;  // remote sources only; destroyed before pool_
 
     // Serializes healing within the store (the clone's FileLock serializes it between
-    // processes). Lock order: taken with no pool lease held; the FileLock and the pool's mutex
-    // are taken inside it. Waiters give up after fetchTimeout (EIO), as a read would.
-    std::timed_mutex healMutex_;
-    std::atomic<uint64_t> heals_{0};  // times the clone was made anew under this store
+    // processes): one reader heals with healing_ set, outside the mutex; the others wait on
+    // healDone_ and give up after fetchTimeout (EIO), as a read would. Lock order: a leaf,
+    // taken with no pool lease held.
+    std::mutex healMutex_;
+    std::condition_variable healDone_;  // healing_ went false
+    bool healing_ = false;              // a reader is cloning anew (under healMutex_)
+    std::atomic<uint64_t> heals_{0};    // times the clone was made anew under this store
 
     std::atomic<bool> refsJustFetched_{false};  // the clone was made by this store's constructor
     std::atomic<uint64_t> cacheHits_{0};
