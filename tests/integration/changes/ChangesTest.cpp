@@ -65,37 +65,25 @@ protected:
     void startDaemon(const std::string& source) {
         mount_ = tmp_.makeDir("mnt/work");
         readOnly_ = tmp_.makeDir("mnt/ro");
-        const fs::path config = home_ / ".config/mega-fuse/config.yaml";
-        fs::create_directories(config.parent_path());
-        writeText(config, "cache_dir: " + (tmp_ / "cache").string() + "\n" +
-                              "state_dir: " + (tmp_ / "state").string() + "\n" +
-                              "author:\n"
-                              "  name: Mount Author\n"
-                              "  email: mount@example.invalid\n"
-                              "mounts:\n"
-                              "  - name: work\n"
-                              "    source: " +
-                              source + "\n" +
-                              "    revision: main\n"
-                              "    mountpoint: " +
-                              mount_.string() + "\n" +
-                              "    writable: true\n"
-                              "  - name: ro\n"
-                              "    source: " +
-                              origin_.string() + "\n" + "    mountpoint: " + readOnly_.string() +
-                              "\n");
+        const fs::path config = writeUserConfig(
+            "author:\n"
+            "  name: Mount Author\n"
+            "  email: mount@example.invalid\n"
+            "mounts:\n"
+            "  - name: work\n"
+            "    source: " +
+            source + "\n" +
+            "    revision: main\n"
+            "    mountpoint: " +
+            mount_.string() + "\n" +
+            "    writable: true\n"
+            "  - name: ro\n"
+            "    source: " +
+            origin_.string() + "\n" + "    mountpoint: " + readOnly_.string() + "\n");
         daemon_ = std::make_unique<ServiceDaemon>(config, bus_, home_,
                                                   std::vector<fs::path>{mount_, readOnly_});
         for (const char* name : {"work", "ro"}) {
-            bool mounted = false;
-            for (int i = 0; i < 600 && !mounted; ++i) {
-                const auto status = megactl({"--json", "status", name});
-                mounted = status.out.find("\"state\":\"mounted\"") != std::string::npos;
-                if (!mounted) {
-                    ::usleep(50'000);
-                }
-            }
-            ASSERT_TRUE(mounted) << name << "\n" << daemon_->log();
+            ASSERT_TRUE(waitForState(name, "mounted")) << name << "\n" << daemon_->log();
         }
     }
 

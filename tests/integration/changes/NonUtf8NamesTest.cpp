@@ -33,26 +33,15 @@ protected:
         git(tmp_.path(), {"clone", "-q", origin_.string(), checkout_.string()});
 
         mount_ = tmp_.makeDir("mnt/work");
-        const fs::path config = home_ / ".config/mega-fuse/config.yaml";
-        fs::create_directories(config.parent_path());
-        writeText(config, "cache_dir: " + (tmp_ / "cache").string() + "\n" +
-                              "state_dir: " + (tmp_ / "state").string() + "\n" +
-                              "mounts:\n"
-                              "  - name: work\n"
-                              "    source: " +
-                              origin_.string() + "\n" + "    revision: main\n" +
-                              "    mountpoint: " + mount_.string() + "\n" + "    writable: true\n");
+        const fs::path config = writeUserConfig(
+            "mounts:\n"
+            "  - name: work\n"
+            "    source: " +
+            origin_.string() + "\n" + "    revision: main\n" +
+            "    mountpoint: " + mount_.string() + "\n" + "    writable: true\n");
         daemon_ =
             std::make_unique<ServiceDaemon>(config, bus_, home_, std::vector<fs::path>{mount_});
-        bool mounted = false;
-        for (int i = 0; i < 600 && !mounted; ++i) {
-            mounted = megactl({"--json", "status", "work"}).out.find("\"state\":\"mounted\"") !=
-                      std::string::npos;
-            if (!mounted) {
-                ::usleep(50'000);
-            }
-        }
-        ASSERT_TRUE(mounted) << daemon_->log();
+        ASSERT_TRUE(waitForState("work", "mounted")) << daemon_->log();
     }
 
     void TearDown() override { daemon_.reset(); }

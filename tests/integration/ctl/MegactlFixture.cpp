@@ -30,6 +30,14 @@ SubprocessResult MegactlTest::megactl(const std::vector<std::string>& args,
     return runSubprocess(argv, options);
 }
 
+std::filesystem::path MegactlTest::writeUserConfig(const std::string& rest) const {
+    const std::filesystem::path config = home_ / ".config/mega-fuse/config.yaml";
+    std::filesystem::create_directories(config.parent_path());
+    writeText(config, "cache_dir: " + (tmp_ / "cache").string() + "\n" +
+                          "state_dir: " + (tmp_ / "state").string() + "\n" + rest);
+    return config;
+}
+
 void MegactlDaemonTest::SetUp() {
     if (!ServiceDaemon::available()) {
         GTEST_FAIL() << "mega-fused with a service mode is not built (" << ServiceDaemon::binary()
@@ -76,7 +84,7 @@ void MegactlDaemonTest::writeConfig(const std::string& text) const {
     }
 }
 
-bool MegactlDaemonTest::waitForState(const std::string& name, const std::string& state) const {
+bool MegactlTest::waitForState(const std::string& name, const std::string& state) const {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
     const std::string wanted = "\"state\":\"" + state + "\"";
     for (;;) {

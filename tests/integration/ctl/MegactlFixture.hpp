@@ -28,6 +28,11 @@ protected:
     // config inside the temp dir. stdout and stderr are pipes: no progress bar.
     SubprocessResult megactl(const std::vector<std::string>& args,
                              const std::map<std::string, std::string>& environment = {}) const;
+    // Writes the user's config.yaml (cache and state under the temp dir, then rest: settings
+    // and mounts) and returns its path.
+    std::filesystem::path writeUserConfig(const std::string& rest) const;
+    // Polls `megactl --json status name` until the mount reports state (bounded: 30 s).
+    bool waitForState(const std::string& name, const std::string& state) const;
 
     // Members in teardown order, bottom up: the bus outlives nothing it serves.
     TempDir tmp_{"megactl-it"};
@@ -45,8 +50,6 @@ protected:
     // Rewrites the config file (for reload tests).
     void writeConfig(const std::string& text) const;
     std::string defaultConfig() const;
-    // Polls `megactl --json status name` until the mount reports state (bounded: 30 s).
-    bool waitForState(const std::string& name, const std::string& state) const;
 
     std::filesystem::path configFile_;
     std::filesystem::path demoMount_;

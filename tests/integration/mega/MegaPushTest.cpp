@@ -55,30 +55,18 @@ protected:
         const fs::path token = tmp_ / "token";
         writeText(token, std::string(kToken) + "\n");
         ::chmod(token.c_str(), 0600);
-        const fs::path config = home_ / ".config/mega-fuse/config.yaml";
-        fs::create_directories(config.parent_path());
-        writeText(config, "cache_dir: " + (tmp_ / "cache").string() + "\n" +
-                              "state_dir: " + (tmp_ / "state").string() + "\n" +
-                              "author:\n"
-                              "  name: Mount Author\n"
-                              "  email: mount@example.invalid\n"
-                              "mounts:\n"
-                              "  - name: work\n"
-                              "    source: {mega: \"" +
-                              server_->baseUrl() + "\", path: /project, token_file: \"" +
-                              token.string() + "\"}\n" + "    mountpoint: " + mount_.string() +
-                              "\n" + "    writable: true\n");
+        const fs::path config = writeUserConfig(
+            "author:\n"
+            "  name: Mount Author\n"
+            "  email: mount@example.invalid\n"
+            "mounts:\n"
+            "  - name: work\n"
+            "    source: {mega: \"" +
+            server_->baseUrl() + "\", path: /project, token_file: \"" + token.string() + "\"}\n" +
+            "    mountpoint: " + mount_.string() + "\n" + "    writable: true\n");
         daemon_ =
             std::make_unique<ServiceDaemon>(config, bus_, home_, std::vector<fs::path>{mount_});
-        bool mounted = false;
-        for (int i = 0; i < 600 && !mounted; ++i) {
-            const auto status = megactl({"--json", "status", "work"});
-            mounted = status.out.find("\"state\":\"mounted\"") != std::string::npos;
-            if (!mounted) {
-                ::usleep(50'000);
-            }
-        }
-        ASSERT_TRUE(mounted) << daemon_->log();
+        ASSERT_TRUE(waitForState("work", "mounted")) << daemon_->log();
     }
 
     SubprocessResult ok(const std::vector<std::string>& args) {
