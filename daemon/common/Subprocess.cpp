@@ -88,6 +88,10 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv,
     posix_spawn_file_actions_adddup2(
         &actions, options.stdoutFd >= 0 ? options.stdoutFd : out.write.get(), STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, err.write.get(), STDERR_FILENO);
+    for (int fd : options.inheritedFds) {
+        // dup2 onto itself: POSIX has posix_spawn clear FD_CLOEXEC then (glibc ≥ 2.29 does).
+        posix_spawn_file_actions_adddup2(&actions, fd, fd);
+    }
     if (options.workingDirectory) {
         posix_spawn_file_actions_addchdir_np(&actions, options.workingDirectory->c_str());
     }

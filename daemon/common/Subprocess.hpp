@@ -37,6 +37,9 @@ struct SubprocessOptions {
     // When set, called with each chunk of stderr as it arrives (on the calling thread), before
     // it is added to err: git's progress lines ("Receiving objects:  45% (x/y)\r").
     std::function<void(std::string_view chunk)> onStderr;
+    // Descriptors the child keeps under the same numbers (their close-on-exec flag is cleared in
+    // the child only): a socket fusermount3 sends the /dev/fuse fd back over.
+    std::vector<int> inheritedFds;
 };
 
 // Our environment with extra added (or overriding): what every spawned program gets.

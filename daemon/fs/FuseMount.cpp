@@ -11,6 +11,7 @@
 #include <spdlog/spdlog.h>
 #include <sys/eventfd.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/sysmacros.h>
@@ -27,6 +28,7 @@
 #include <sstream>
 #include <string>
 #include <system_error>
+#include <variant>
 #include <vector>
 
 #include "common/Subprocess.hpp"
@@ -203,6 +205,61 @@ std::optional<std::string> refusalBeforeMount(const MountOptions& options, const
     return std::nullopt;
 }
 
+// How long fusermount3 may take to mount: local work, but a wedged helper must not hold the
+// caller (a manager worker) forever.
+constexpr std::chrono::seconds kFusermountTimeout{20};
+
+// The /dev/fuse fd fusermount3 sent over socket (one SCM_RIGHTS message), or why there is none.
+std::variant<UniqueFd, std::string> receiveFuseFd(int socket) {
+    char byte = 0;
+    iovec iov{&byte, 1};
+    alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+    msghdr message{};
+    message.msg_iov = &iov;
+    message.msg_iovlen = 1;
+    message.msg_control = control;
+    message.msg_controllen = sizeof control;
+    // The helper has exited: what it sent is buffered already, so never wait.
+    const ssize_t got = ::recvmsg(socket, &message, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+    if (got < 0) {
+        return "no /dev/fuse descriptor from fusermount3: " + errnoText(errno);
+    }
+    const cmsghdr* header = CMSG_FIRSTHDR(&message);
+    if (header == nullptr || header->cmsg_level != SOL_SOCKET || header->cmsg_type != SCM_RIGHTS ||
+        header->cmsg_len != CMSG_LEN(sizeof(int))) {
+        return std::string("fusermount3 sent no /dev/fuse descriptor");
+    }
+    int fd = -1;
+    std::memcpy(&fd, CMSG_DATA(header), sizeof fd);
+    return UniqueFd(fd);
+}
+
+// An ordinary user mounts through the setuid fusermount3: it opens /dev/fuse, mounts it and
+// sends the fd back over the socket named in _FUSE_COMMFD. libfuse 3.14 runs it the same way but
+// fork()s and calls setenv() in the child: in a multi-threaded daemon such a child can block on
+// an allocator lock another thread held at the fork (seen under ASan, whose clang-14 allocator
+// takes no locks around fork) and never reach exec, while libfuse waits for the fd unbounded.
+// posix_spawn has no such window, and the helper runs under a time bound.
+std::variant<UniqueFd, std::string> mountThroughFusermount(const std::string& where,
+                                                           const std::string& mountOptions) {
+    int pair[2] = {-1, -1};
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) {
+        return "socketpair: " + errnoText(errno);
+    }
+    const UniqueFd ours(pair[0]);
+    const UniqueFd theirs(pair[1]);
+    SubprocessOptions options;
+    options.timeout = kFusermountTimeout;
+    options.inheritedFds = {theirs.get()};
+    options.extraEnvironment["_FUSE_COMMFD"] = std::to_string(theirs.get());
+    const SubprocessResult result =
+        runSubprocess({"fusermount3", "-o", mountOptions, "--", where}, options);
+    if (!result.ok()) {
+        return "fusermount3: " + result.describe();
+    }
+    return receiveFuseFd(ours.get());
+}
+
 }  // namespace
 
 void FuseMount::SessionDeleter::operator()(fuse_session* session) const {
@@ -274,19 +331,37 @@ FuseMount::FuseMount(const fuse_lowlevel_ops& ops, void* userdata, MountOptions 
                          mountOptions + "': " + lastLibfuseMessage);
     }
     lastLibfuseMessage.clear();
-    if (fuse_session_mount(session_.get(), where.c_str()) != 0) {
-        session_.reset();
-        throw MountError("cannot mount at " + where + ": " +
-                         (lastLibfuseMessage.empty()
-                              ? std::string("the mount was refused (fusermount3 says why above)")
-                              : lastLibfuseMessage));
+    if (::geteuid() == 0) {
+        if (fuse_session_mount(session_.get(), where.c_str()) != 0) {
+            session_.reset();
+            throw MountError("cannot mount at " + where + ": " +
+                             (lastLibfuseMessage.empty() ? std::string("the mount was refused")
+                                                         : lastLibfuseMessage));
+        }
+    } else {
+        auto mounted = mountThroughFusermount(where, mountOptions);
+        if (auto* problem = std::get_if<std::string>(&mounted)) {
+            session_.reset();
+            throw MountError("cannot mount at " + where + ": " + *problem);
+        }
+        // libfuse takes a mounted /dev/fuse as "/dev/fd/N" and closes it in
+        // fuse_session_destroy; it then never unmounts by itself (unmountLazily does).
+        auto& device = std::get<UniqueFd>(mounted);
+        const std::string devicePath = "/dev/fd/" + std::to_string(device.get());
+        if (fuse_session_mount(session_.get(), devicePath.c_str()) != 0) {
+            unmountLazily();
+            session_.reset();
+            throw MountError("cannot mount at " + where + ": libfuse refused " + devicePath + ": " +
+                             lastLibfuseMessage);
+        }
+        (void)device.release();
     }
     device_ = deviceOfFuseMount(options_.mountpoint);
     if (options_.autoUnmount) {
         try {
             watcher_.emplace(options_.mountpoint);
         } catch (const std::exception& e) {
-            fuse_session_unmount(session_.get());
+            unmountLazily();
             throw MountError("cannot mount at " + where + ": " + e.what());
         }
     }
@@ -294,14 +369,14 @@ FuseMount::FuseMount(const fuse_lowlevel_ops& ops, void* userdata, MountOptions 
     int event = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (event < 0) {
         const int error = errno;
-        fuse_session_unmount(session_.get());
+        unmountLazily();
         throw MountError("cannot mount at " + where + ": eventfd: " + errnoText(error));
     }
     loopEnded_.reset(event);
     try {
         startLoop();
     } catch (const std::exception& e) {
-        fuse_session_unmount(session_.get());
+        unmountLazily();
         throw MountError("cannot mount at " + where + ": starting the FUSE loop: " + e.what());
     }
 }
@@ -388,7 +463,9 @@ bool FuseMount::stop() {
     }
     if (!stopped_) {
         stopped_ = true;
-        if (!loopEnded()) {
+        // After an unmount by the manager (fusermount3 -u), the loop may not have seen its
+        // connection end yet; only a mount still there needs detaching.
+        if (!loopEnded() && (device_ == 0 || deviceOfMountAt(options_.mountpoint) == device_)) {
             unmountLazily();
         }
     }
