@@ -89,6 +89,19 @@ std::vector<std::string> changedGlobalKeys(const GlobalSettings& before,
     compare("max_queued_operations", before.maxQueuedOperations, after.maxQueuedOperations);
     compare("max_diff_bytes", before.maxDiffBytes, after.maxDiffBytes);
     compare("push_timeout", before.pushTimeout, after.pushTimeout);
+    compare("prefetch_window", before.prefetchWindow, after.prefetchWindow);
+    compare("prefetch_listing_max_blobs", before.prefetchListingMaxBlobs,
+            after.prefetchListingMaxBlobs);
+    compare("prefetch_directory_max_blobs", before.prefetchDirectoryMaxBlobs,
+            after.prefetchDirectoryMaxBlobs);
+    compare("prefetch_remembered_directories", before.prefetchRememberedDirectories,
+            after.prefetchRememberedDirectories);
+    compare("xattr_name_max", before.xattrNameMax, after.xattrNameMax);
+    compare("xattr_value_max", before.xattrValueMax, after.xattrValueMax);
+    compare("xattr_names_max", before.xattrNamesMax, after.xattrNamesMax);
+    compare("xattr_entry_max", before.xattrEntryMax, after.xattrEntryMax);
+    compare("changes_hash_cache_entries", before.changesHashCacheEntries,
+            after.changesHashCacheEntries);
     compare("author", before.author, after.author);
     return keys;
 }

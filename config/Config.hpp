@@ -43,6 +43,37 @@ inline constexpr uint64_t kMinMaxDiffBytes = 64ULL << 10U;
 inline constexpr uint64_t kMaxMaxDiffBytes = 4ULL << 30U;
 inline constexpr std::chrono::milliseconds kMinPushTimeout = std::chrono::seconds(1);
 inline constexpr std::chrono::milliseconds kMaxPushTimeout = std::chrono::hours(24);
+// Size prefetch of a read-only mount (fs::FsOptions, docs/filesystem.md). The window may be 0
+// (a listing never batches its sizes, Mega never batches a walk); beyond an hour a listing is
+// long forgotten by whoever ran `ls -l`.
+inline constexpr std::chrono::milliseconds kMinPrefetchWindow{0};
+inline constexpr std::chrono::milliseconds kMaxPrefetchWindow = std::chrono::hours(1);
+// Blobs in one size-prefetch batch: at least the wanted one; fetch_batch_max's ceiling, since
+// one batch is one prefetch call (the store splits it into fetch_batch_max rounds).
+inline constexpr size_t kMinPrefetchBatchBlobs = 1;
+inline constexpr size_t kMaxPrefetchBatchBlobs = kMaxFetchBatchMax;
+// Remembered fully prefetched directories (tree ids, ~100 bytes each): 0 remembers none (a miss
+// there batches again); a million is ~100 MB per mount, past any tree a person walks.
+inline constexpr size_t kMinPrefetchRememberedDirectories = 0;
+inline constexpr size_t kMaxPrefetchRememberedDirectories = 1'000'000;
+// Extended attributes in a writable mount's overlay (overlay::XattrLimits, docs/overlay.md). The
+// kernel refuses names over 255 bytes, values over 64KiB and lists over 64KiB before they reach
+// us (XATTR_NAME_MAX, XATTR_SIZE_MAX, XATTR_LIST_MAX), so those are the ceilings: a larger value
+// would promise what no call can use. The names' floor fits one longest name with its NUL.
+inline constexpr size_t kMinXattrNameMax = 1;
+inline constexpr size_t kMaxXattrNameMax = 255;
+inline constexpr uint64_t kMinXattrValueMax = 0;
+inline constexpr uint64_t kMaxXattrValueMax = 64ULL << 10U;
+inline constexpr uint64_t kMinXattrNamesMax = 256;
+inline constexpr uint64_t kMaxXattrNamesMax = 64ULL << 10U;
+// Names + values of one entry, kept in the overlay's database and read whole by listxattr: ext4's
+// one 4KiB block at least; 16MiB is far beyond what any tool stores on a file.
+inline constexpr uint64_t kMinXattrEntryMax = 4ULL << 10U;
+inline constexpr uint64_t kMaxXattrEntryMax = 16ULL << 20U;
+// Content hashes kept per writable mount (changes::ContentHashCache, ~120 bytes each): 0 keeps
+// none (every `megactl changes` hashes every modified file); 1Mi entries is ~128MiB.
+inline constexpr size_t kMinChangesHashCacheEntries = 0;
+inline constexpr size_t kMaxChangesHashCacheEntries = 1ULL << 20U;
 
 // Commit author for writable mounts; when absent the overlay asks git config.
 struct Author {
@@ -55,21 +86,30 @@ struct Author {
 // Top-level settings. Defaults are the documented ones, so a default-constructed value equals
 // what an empty config.yaml loads to (paths follow the XDG variables at construction time).
 struct GlobalSettings {
-    std::filesystem::path cacheDir = defaultCacheDir();                 // cache_dir
-    std::filesystem::path stateDir = defaultStateDir();                 // state_dir
-    std::string logLevel = "info";                                      // log_level: trace..off
-    uint64_t contentCacheBytes = 10ULL << 30U;                          // content_cache_size
-    uint64_t treeCacheBytes = 64ULL << 20U;                             // tree_cache_size
-    std::chrono::milliseconds fetchTimeout = std::chrono::seconds(30);  // fetch_timeout
-    size_t fetchConcurrency = 2;                                        // fetch_concurrency
-    size_t fetchBatchMax = 4096;                                        // fetch_batch_max
-    std::chrono::milliseconds attrTimeout = std::chrono::hours(1);      // attr_timeout
-    size_t workerThreads = 4;                                           // worker_threads
-    size_t maxMounts = 256;                                             // max_mounts
-    size_t maxQueuedOperations = 64;                                    // max_queued_operations
-    uint64_t maxDiffBytes = 64ULL << 20U;                               // max_diff_bytes
-    std::chrono::milliseconds pushTimeout = std::chrono::minutes(10);   // push_timeout
-    std::optional<Author> author;                                       // author
+    std::filesystem::path cacheDir = defaultCacheDir();                   // cache_dir
+    std::filesystem::path stateDir = defaultStateDir();                   // state_dir
+    std::string logLevel = "info";                                        // log_level: trace..off
+    uint64_t contentCacheBytes = 10ULL << 30U;                            // content_cache_size
+    uint64_t treeCacheBytes = 64ULL << 20U;                               // tree_cache_size
+    std::chrono::milliseconds fetchTimeout = std::chrono::seconds(30);    // fetch_timeout
+    size_t fetchConcurrency = 2;                                          // fetch_concurrency
+    size_t fetchBatchMax = 4096;                                          // fetch_batch_max
+    std::chrono::milliseconds attrTimeout = std::chrono::hours(1);        // attr_timeout
+    size_t workerThreads = 4;                                             // worker_threads
+    size_t maxMounts = 256;                                               // max_mounts
+    size_t maxQueuedOperations = 64;                                      // max_queued_operations
+    uint64_t maxDiffBytes = 64ULL << 20U;                                 // max_diff_bytes
+    std::chrono::milliseconds pushTimeout = std::chrono::minutes(10);     // push_timeout
+    std::chrono::milliseconds prefetchWindow = std::chrono::seconds(10);  // prefetch_window
+    size_t prefetchListingMaxBlobs = 4096;         // prefetch_listing_max_blobs
+    size_t prefetchDirectoryMaxBlobs = 256;        // prefetch_directory_max_blobs
+    size_t prefetchRememberedDirectories = 16384;  // prefetch_remembered_directories
+    size_t xattrNameMax = 255;                     // xattr_name_max
+    uint64_t xattrValueMax = 64ULL << 10U;         // xattr_value_max
+    uint64_t xattrNamesMax = 64ULL << 10U;         // xattr_names_max
+    uint64_t xattrEntryMax = 256ULL << 10U;        // xattr_entry_max
+    size_t changesHashCacheEntries = 65536;        // changes_hash_cache_entries
+    std::optional<Author> author;                  // author
 
     bool operator==(const GlobalSettings&) const = default;
 };

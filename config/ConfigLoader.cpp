@@ -35,7 +35,7 @@ constexpr std::string_view kBuiltinName = "<built-in default>";
 
 // Keys of the two big sections, for the hint when a key is written in the other one. The field
 // tables below are the schema; parseGlobal/parseMount assert that these lists match them.
-constexpr std::array<std::string_view, 16> kGlobalKeys = {"cache_dir",
+constexpr std::array<std::string_view, 25> kGlobalKeys = {"cache_dir",
                                                           "state_dir",
                                                           "log_level",
                                                           "content_cache_size",
@@ -49,6 +49,15 @@ constexpr std::array<std::string_view, 16> kGlobalKeys = {"cache_dir",
                                                           "max_queued_operations",
                                                           "max_diff_bytes",
                                                           "push_timeout",
+                                                          "prefetch_window",
+                                                          "prefetch_listing_max_blobs",
+                                                          "prefetch_directory_max_blobs",
+                                                          "prefetch_remembered_directories",
+                                                          "xattr_name_max",
+                                                          "xattr_value_max",
+                                                          "xattr_names_max",
+                                                          "xattr_entry_max",
+                                                          "changes_hash_cache_entries",
                                                           "author",
                                                           "mounts"};
 constexpr std::array<std::string_view, 10> kMountKeys = {
@@ -753,6 +762,62 @@ private:
              [&](const YAML::Node& v, const std::string& k, Where at) {
                  if (auto d = duration(v, k, at, kMinPushTimeout, kMaxPushTimeout)) {
                      g.pushTimeout = *d;
+                 }
+             }},
+            {"prefetch_window", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto d = duration(v, k, at, kMinPrefetchWindow, kMaxPrefetchWindow)) {
+                     g.prefetchWindow = *d;
+                 }
+             }},
+            {"prefetch_listing_max_blobs", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto n = integer(v, k, at, kMinPrefetchBatchBlobs, kMaxPrefetchBatchBlobs)) {
+                     g.prefetchListingMaxBlobs = *n;
+                 }
+             }},
+            {"prefetch_directory_max_blobs", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto n = integer(v, k, at, kMinPrefetchBatchBlobs, kMaxPrefetchBatchBlobs)) {
+                     g.prefetchDirectoryMaxBlobs = *n;
+                 }
+             }},
+            {"prefetch_remembered_directories", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto n = integer(v, k, at, kMinPrefetchRememberedDirectories,
+                                      kMaxPrefetchRememberedDirectories)) {
+                     g.prefetchRememberedDirectories = *n;
+                 }
+             }},
+            {"xattr_name_max", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto n = integer(v, k, at, kMinXattrNameMax, kMaxXattrNameMax)) {
+                     g.xattrNameMax = *n;
+                 }
+             }},
+            {"xattr_value_max", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto b = size(v, k, at, kMinXattrValueMax, kMaxXattrValueMax)) {
+                     g.xattrValueMax = *b;
+                 }
+             }},
+            {"xattr_names_max", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto b = size(v, k, at, kMinXattrNamesMax, kMaxXattrNamesMax)) {
+                     g.xattrNamesMax = *b;
+                 }
+             }},
+            {"xattr_entry_max", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto b = size(v, k, at, kMinXattrEntryMax, kMaxXattrEntryMax)) {
+                     g.xattrEntryMax = *b;
+                 }
+             }},
+            {"changes_hash_cache_entries", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto n = integer(v, k, at, kMinChangesHashCacheEntries,
+                                      kMaxChangesHashCacheEntries)) {
+                     g.changesHashCacheEntries = *n;
                  }
              }},
             {"author", false,

@@ -86,7 +86,7 @@ struct ChangeSetOptions {
     std::chrono::milliseconds pushTimeout{std::chrono::minutes(10)};  // one `git push`, at most
     std::string mountName;  // names the ref keeping commits alive: refs/mega-fuse/<name>
     // Blob ids of modified files kept between calls (ContentHashCache): at most this many files;
-    // documented bound (docs/overlay.md, "Bounds"), not a YAML key.
+    // YAML changes_hash_cache_entries (docs/overlay.md, "Bounds").
     size_t maxHashCacheEntries = ContentHashCache::kDefaultMaxEntries;
 };
 

@@ -37,9 +37,10 @@ struct FsOptions {
     // readdirplus hands attributes with the listing for every entry whose size is known locally
     // (directories always), so `ls -l` of a local directory costs no lookup round trips.
     bool readdirPlus = true;
-    // Size-prefetch policy (Filesystem.cpp). A lookup that needs a missing blob's size within
-    // this long after its directory was listed fetches the directory's missing blobs in one
-    // batch of at most listingPrefetchMaxBlobs ids (`ls -l` needs every size).
+    // Size-prefetch policy (Filesystem.cpp; YAML prefetch_*, docs/config.md). A lookup that
+    // needs a missing blob's size within this long after its directory was listed fetches the
+    // directory's missing blobs in one batch of at most listingPrefetchMaxBlobs ids (`ls -l`
+    // needs every size).
     std::chrono::milliseconds listingPrefetchWindow{10'000};
     size_t listingPrefetchMaxBlobs = 4096;
     // Any other lookup that needs a missing blob fetches it together with the directory's other

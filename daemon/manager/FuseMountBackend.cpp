@@ -238,7 +238,12 @@ std::unique_ptr<ActiveMount> FuseMountBackend::mount(const config::MountConfig& 
         if (mount.writable) {
             writable.emplace();
             const auto overlayDir = global_.stateDir / "overlays" / mount.name;
-            writable->overlay = overlay::OverlayStore::open(overlayDir);
+            overlay::XattrLimits xattrLimits;
+            xattrLimits.maxNameBytes = global_.xattrNameMax;
+            xattrLimits.maxValueBytes = global_.xattrValueMax;
+            xattrLimits.maxListBytes = global_.xattrNamesMax;
+            xattrLimits.maxBytesPerEntry = global_.xattrEntryMax;
+            writable->overlay = overlay::OverlayStore::open(overlayDir, xattrLimits);
             if (auto kept = writable->overlay->baseCommit()) {
                 if (*kept != commit) {
                     spdlog::info(
@@ -261,6 +266,7 @@ std::unique_ptr<ActiveMount> FuseMountBackend::mount(const config::MountConfig& 
             writable->changeSetOptions.mountName = mount.name;
             writable->changeSetOptions.maxDiffBytes = global_.maxDiffBytes;
             writable->changeSetOptions.pushTimeout = global_.pushTimeout;
+            writable->changeSetOptions.maxHashCacheEntries = global_.changesHashCacheEntries;
             if (global_.author) {
                 writable->changeSetOptions.author =
                     changes::Signature{global_.author->name, global_.author->email};
@@ -275,6 +281,10 @@ std::unique_ptr<ActiveMount> FuseMountBackend::mount(const config::MountConfig& 
         fsOptions.attrTimeout = attr;
         fsOptions.negativeTimeout = attr;
         fsOptions.reportedCapacityBytes = global_.contentCacheBytes;
+        fsOptions.listingPrefetchWindow = global_.prefetchWindow;
+        fsOptions.listingPrefetchMaxBlobs = global_.prefetchListingMaxBlobs;
+        fsOptions.directoryPrefetchMaxBlobs = global_.prefetchDirectoryMaxBlobs;
+        fsOptions.prefetchedDirectoriesMax = global_.prefetchRememberedDirectories;
         fs::MountOptions mountOptions;
         mountOptions.mountpoint = mount.mountpoint;
         mountOptions.fsName = "mega-fuse:" + mount.name;

@@ -101,8 +101,9 @@ enum class XattrMode : uint8_t {
     Replace,  // ENODATA when it is not
 };
 
-// Bounds of the extended attributes of one entry (see docs/overlay.md, "Bounds"). Breaking one:
-// ERANGE for a name, E2BIG for a value, ENOSPC for the totals — what a native filesystem answers.
+// Bounds of the extended attributes of one entry (YAML xattr_*_max; docs/overlay.md, "Bounds").
+// Breaking one: ERANGE for a name, E2BIG for a value, ENOSPC for the totals — what a native
+// filesystem answers.
 struct XattrLimits {
     size_t maxNameBytes = 255;        // XATTR_NAME_MAX, the full name ("user.…")
     size_t maxValueBytes = 64 << 10;  // XATTR_SIZE_MAX

@@ -1,9 +1,12 @@
 // Bounds and limits of the service, through a real daemon: the configured max_mounts and
-// max_diff_bytes refuse what is beyond them with the documented D-Bus errors, a reload names the
+// max_diff_bytes refuse what is beyond them with the documented D-Bus errors, the prefetch and
+// xattr bounds reach the mounts' filesystem and overlay, a reload names the
 // settings that wait for a restart (RestartPending), per-mount fetch_timeout holds for a reader
 // of that mount while another mount of the same server waits longer, and a first clone reports
 // git's progress as Progress signals.
 #include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/xattr.h>
 
 #include <algorithm>
 #include <cerrno>
@@ -88,6 +91,81 @@ TEST_F(BoundsTest, MaxDiffBytesFailsALargerDiff) {
     EXPECT_NE(all.message.find("the diff would exceed 65536 bytes (max_diff_bytes)"),
               std::string::npos)
         << all.message;
+}
+
+TEST_F(BoundsTest, PrefetchAndXattrBoundsReachTheirMounts) {
+    fs::create_directories(mountpointOf("ro"));
+    fs::create_directories(mountpointOf("listed"));
+    fs::create_directories(mountpointOf("w"));
+    std::ostringstream text;
+    text << "cache_dir: \"" << (*temp_ / "cache").string() << "\"\n"
+         << "state_dir: \"" << (*temp_ / "state").string() << "\"\n"
+         << "prefetch_directory_max_blobs: 1\n"
+         << "prefetch_listing_max_blobs: 1\n"
+         << "xattr_name_max: 10\n"
+         << "xattr_value_max: 16\n"
+         << "xattr_names_max: 256\n"
+         << "mounts:\n"
+         << "  - name: ro\n"
+         << "    source: \"" << fileUrl() << "\"\n"
+         << "    revision: main\n"
+         << "    mountpoint: \"" << mountpointOf("ro").string() << "\"\n"
+         << "  - name: listed\n"
+         << "    source: \"" << gitUrl() << "\"\n"
+         << "    revision: main\n"
+         << "    mountpoint: \"" << mountpointOf("listed").string() << "\"\n"
+         << "  - name: w\n"
+         << "    source: \"" << repoDir().string() << "\"\n"
+         << "    mountpoint: \"" << mountpointOf("w").string() << "\"\n"
+         << "    writable: true\n";
+    writeRawConfig(text.str());
+    startDaemon();
+    ASSERT_EQ(stateOf("ro"), "mounted") << daemonLog();
+    ASSERT_EQ(stateOf("listed"), "mounted") << daemonLog();
+    ASSERT_EQ(stateOf("w"), "mounted") << daemonLog();
+
+    // A partial clone: dir/a.txt's size needs its blob. With the default batch (256) its
+    // neighbour dir/b.txt would come along; a batch of one brings just the blob asked for.
+    struct stat st {};
+    ASSERT_EQ(::stat((mountpointOf("ro") / "dir" / "a.txt").c_str(), &st), 0)
+        << std::strerror(errno);
+    EXPECT_EQ(st.st_size, 7);
+    EXPECT_EQ(mountClient("ro")->ObjectsFetched(), 1U) << daemonLog();
+    // A lookup just after a listing: its batch (by default every missing blob, `ls -l` needs
+    // them all) is bounded by prefetch_listing_max_blobs. Another source, another store.
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(mountpointOf("listed") / "dir")) {
+        names.push_back(entry.path().filename().string());
+    }
+    EXPECT_EQ(names.size(), 2U);
+    ASSERT_EQ(::stat((mountpointOf("listed") / "dir" / "a.txt").c_str(), &st), 0)
+        << std::strerror(errno);
+    EXPECT_EQ(mountClient("listed")->ObjectsFetched(), 1U) << daemonLog();
+
+    // The overlay takes values up to xattr_value_max and answers E2BIG beyond, as a native
+    // filesystem does beyond its own limit.
+    const std::string file = (mountpointOf("w") / "hello.txt").string();
+    const std::string value(17, 'v');
+    EXPECT_EQ(::setxattr(file.c_str(), "user.k", value.data(), 16, 0), 0) << std::strerror(errno);
+    errno = 0;
+    EXPECT_EQ(::setxattr(file.c_str(), "user.k", value.data(), 17, 0), -1);
+    EXPECT_EQ(errno, E2BIG) << std::strerror(errno);
+    errno = 0;
+    EXPECT_EQ(::setxattr(file.c_str(), "user.abcdef", "v", 1, 0), -1) << "11 bytes of name";
+    EXPECT_EQ(errno, ERANGE) << std::strerror(errno);
+    // Names of 9 bytes with their NULs: 256 bytes hold 28 (the default, 64KiB, all 40).
+    int stored = 0;
+    int error = 0;
+    for (int i = 0; i < 40 && error == 0; ++i) {
+        const std::string name = "user.n" + std::to_string(10 + i);
+        if (::setxattr(file.c_str(), name.c_str(), "v", 1, 0) == 0) {
+            ++stored;
+        } else {
+            error = errno;
+        }
+    }
+    EXPECT_EQ(error, ENOSPC) << std::strerror(error);
+    EXPECT_GE(stored, 20);
 }
 
 TEST_F(BoundsTest, ReloadNamesTheSettingsThatWaitForARestart) {

@@ -102,11 +102,15 @@ TEST_F(DiffTest, ChangedGlobalKeysAreNamedInSchemaOrder) {
         "worker_threads: 1\n"
         "max_queued_operations: 3\n"
         "max_diff_bytes: 1MiB\n"
+        "changes_hash_cache_entries: 7\n"
+        "xattr_value_max: 1KiB\n"
+        "prefetch_window: 1s\n"
         "author: {name: A, email: a@b}\n");
     EXPECT_EQ(changedGlobalKeys(Config{}.global, after.global),
               (std::vector<std::string>{"log_level", "worker_threads", "max_mounts",
                                         "max_queued_operations", "max_diff_bytes", "push_timeout",
-                                        "author"}));
+                                        "prefetch_window", "xattr_value_max",
+                                        "changes_hash_cache_entries", "author"}));
     EXPECT_EQ(changedGlobalKeys(Config{}.global,
                                 load("fetch_timeout: 5s\nfetch_concurrency: 3\n").global),
               (std::vector<std::string>{"fetch_timeout", "fetch_concurrency"}));

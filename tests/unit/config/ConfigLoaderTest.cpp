@@ -100,7 +100,10 @@ const std::vector<BadCase>& badCases() {
          {"config.yaml:1:1: colour: unknown key (expected one of: cache_dir, state_dir, "
           "log_level, content_cache_size, tree_cache_size, fetch_timeout, fetch_concurrency, "
           "fetch_batch_max, attr_timeout, worker_threads, max_mounts, max_queued_operations, "
-          "max_diff_bytes, push_timeout, author, mounts)"}},
+          "max_diff_bytes, push_timeout, prefetch_window, prefetch_listing_max_blobs, "
+          "prefetch_directory_max_blobs, prefetch_remembered_directories, xattr_name_max, "
+          "xattr_value_max, xattr_names_max, xattr_entry_max, changes_hash_cache_entries, "
+          "author, mounts)"}},
         {"MountKeyAtTopLevel",
          "writable: true\n",
          {R"(config.yaml:1:1: writable: unknown key; "writable" is a per-mount setting (put it in an entry of mounts))"}},
@@ -273,6 +276,60 @@ const std::vector<BadCase>& badCases() {
         {"PushTimeoutTooLong",
          "push_timeout: 2d\n",
          {R"(config.yaml:1:15: push_timeout: must be from 1s to 1d (got "2d"))"}},
+        {"PrefetchWindowNegative",
+         "prefetch_window: -1s\n",
+         {R"(config.yaml:1:18: prefetch_window: must be a duration such as 30s, 500ms or 5m (got "-1s"))"}},
+        {"PrefetchWindowTooLong",
+         "prefetch_window: 61m\n",
+         {R"(config.yaml:1:18: prefetch_window: must be from 0s to 1h (got "61m"))"}},
+        {"PrefetchListingMaxBlobsZero",
+         "prefetch_listing_max_blobs: 0\n",
+         {R"(config.yaml:1:29: prefetch_listing_max_blobs: must be an integer from 1 to 100000 (got "0"))"}},
+        {"PrefetchListingMaxBlobsTooMany",
+         "prefetch_listing_max_blobs: 100001\n",
+         {R"(config.yaml:1:29: prefetch_listing_max_blobs: must be an integer from 1 to 100000 (got "100001"))"}},
+        {"PrefetchDirectoryMaxBlobsZero",
+         "prefetch_directory_max_blobs: 0\n",
+         {R"(config.yaml:1:31: prefetch_directory_max_blobs: must be an integer from 1 to 100000 (got "0"))"}},
+        {"PrefetchDirectoryMaxBlobsTooMany",
+         "prefetch_directory_max_blobs: 100001\n",
+         {R"(config.yaml:1:31: prefetch_directory_max_blobs: must be an integer from 1 to 100000 (got "100001"))"}},
+        {"PrefetchRememberedDirectoriesNegative",
+         "prefetch_remembered_directories: -1\n",
+         {R"(config.yaml:1:34: prefetch_remembered_directories: must be an integer from 0 to 1000000 (got "-1"))"}},
+        {"PrefetchRememberedDirectoriesTooMany",
+         "prefetch_remembered_directories: 1000001\n",
+         {R"(config.yaml:1:34: prefetch_remembered_directories: must be an integer from 0 to 1000000 (got "1000001"))"}},
+        {"XattrNameMaxZero",
+         "xattr_name_max: 0\n",
+         {R"(config.yaml:1:17: xattr_name_max: must be an integer from 1 to 255 (got "0"))"}},
+        {"XattrNameMaxBeyondTheKernels",
+         "xattr_name_max: 256\n",
+         {R"(config.yaml:1:17: xattr_name_max: must be an integer from 1 to 255 (got "256"))"}},
+        {"XattrValueMaxNegative",
+         "xattr_value_max: -1\n",
+         {R"(config.yaml:1:18: xattr_value_max: must be a size such as 512MiB or 10GB (got "-1"))"}},
+        {"XattrValueMaxBeyondTheKernels",
+         "xattr_value_max: 65537\n",
+         {R"(config.yaml:1:18: xattr_value_max: must be from 0B to 64KiB (got "65537"))"}},
+        {"XattrNamesMaxTooSmall",
+         "xattr_names_max: 255\n",
+         {R"(config.yaml:1:18: xattr_names_max: must be from 256B to 64KiB (got "255"))"}},
+        {"XattrNamesMaxBeyondTheKernels",
+         "xattr_names_max: 65KiB\n",
+         {R"(config.yaml:1:18: xattr_names_max: must be from 256B to 64KiB (got "65KiB"))"}},
+        {"XattrEntryMaxTooSmall",
+         "xattr_entry_max: 4095\n",
+         {R"(config.yaml:1:18: xattr_entry_max: must be from 4KiB to 16MiB (got "4095"))"}},
+        {"XattrEntryMaxTooLarge",
+         "xattr_entry_max: 17MiB\n",
+         {R"(config.yaml:1:18: xattr_entry_max: must be from 4KiB to 16MiB (got "17MiB"))"}},
+        {"ChangesHashCacheEntriesNegative",
+         "changes_hash_cache_entries: -1\n",
+         {R"(config.yaml:1:29: changes_hash_cache_entries: must be an integer from 0 to 1048576 (got "-1"))"}},
+        {"ChangesHashCacheEntriesTooMany",
+         "changes_hash_cache_entries: 1048577\n",
+         {R"(config.yaml:1:29: changes_hash_cache_entries: must be an integer from 0 to 1048576 (got "1048577"))"}},
         {"ManagerKeyInMount",
          "mounts:\n"
          "  - name: a\n"
@@ -686,6 +743,15 @@ TEST_F(FixedHomeTest, GlobalSettingsLoad) {
         "max_queued_operations: 1\n"
         "max_diff_bytes: 64KiB\n"
         "push_timeout: 1d\n"
+        "prefetch_window: 0\n"
+        "prefetch_listing_max_blobs: 100000\n"
+        "prefetch_directory_max_blobs: 1\n"
+        "prefetch_remembered_directories: 1000000\n"
+        "xattr_name_max: 1\n"
+        "xattr_value_max: 0\n"
+        "xattr_names_max: 64KiB\n"
+        "xattr_entry_max: 16MiB\n"
+        "changes_hash_cache_entries: 0\n"
         "author: {name: Ada Lovelace, email: ada@example.com}\n",
         "config.yaml");
     const GlobalSettings& g = config.global;
@@ -703,6 +769,15 @@ TEST_F(FixedHomeTest, GlobalSettingsLoad) {
     EXPECT_EQ(g.maxQueuedOperations, 1U);
     EXPECT_EQ(g.maxDiffBytes, 64U << 10U);
     EXPECT_EQ(g.pushTimeout, std::chrono::hours(24));
+    EXPECT_EQ(g.prefetchWindow, milliseconds(0));
+    EXPECT_EQ(g.prefetchListingMaxBlobs, 100'000U);
+    EXPECT_EQ(g.prefetchDirectoryMaxBlobs, 1U);
+    EXPECT_EQ(g.prefetchRememberedDirectories, 1'000'000U);
+    EXPECT_EQ(g.xattrNameMax, 1U);
+    EXPECT_EQ(g.xattrValueMax, 0U);
+    EXPECT_EQ(g.xattrNamesMax, 64U << 10U);
+    EXPECT_EQ(g.xattrEntryMax, 16U << 20U);
+    EXPECT_EQ(g.changesHashCacheEntries, 0U);
     EXPECT_EQ(g.author, (Author{"Ada Lovelace", "ada@example.com"}));
 }
 
