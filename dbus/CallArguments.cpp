@@ -23,7 +23,7 @@ T optionOfType(const std::string& key, const sdbus::Variant& value) {
 }  // namespace
 
 manager::ManagerError invalidArgs(const std::string& why) {
-    return manager::ManagerError(manager::ManagerErrc::InvalidArgs, why);
+    return {manager::ManagerErrc::InvalidArgs, why};
 }
 
 manager::UnmountOptions parseUnmountOptions(const Options& options) {

@@ -35,7 +35,7 @@ sdbus::Error asDbusError(std::exception_ptr error) {
     } catch (const sdbus::Error& e) {
         return e;
     } catch (const std::exception& e) {
-        return sdbus::Error(kFailed, escapeNonUtf8(e.what()));
+        return {kFailed, escapeNonUtf8(e.what())};
     } catch (...) {
         return sdbus::Error(kFailed, "unknown error");
     }

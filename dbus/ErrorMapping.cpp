@@ -14,7 +14,7 @@ std::string dbusErrorName(manager::ManagerErrc code) {
 
 sdbus::Error toDbusError(const manager::ManagerError& error) {
     // Messages quote paths from trees and overlays, which may be any bytes.
-    return sdbus::Error(dbusErrorName(error.code()), escapeNonUtf8(error.what()));
+    return {dbusErrorName(error.code()), escapeNonUtf8(error.what())};
 }
 
 }  // namespace megafuse::dbus

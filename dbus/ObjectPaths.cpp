@@ -17,7 +17,7 @@ std::string mountObjectPath(const std::string& name) {
     if (rc < 0 || raw == nullptr) {
         throw std::runtime_error("cannot encode object path for mount '" + name + "'");
     }
-    return std::string(owned.get());
+    return {owned.get()};
 }
 
 }  // namespace megafuse::dbus

@@ -77,6 +77,7 @@ std::string normalizedPath(const std::string& path) {
 
 std::vector<std::string> normalizedPaths(const std::vector<std::string>& paths) {
     std::vector<std::string> out;
+    out.reserve(paths.size());
     for (const auto& path : paths) {
         out.push_back(normalizedPath(path));
     }
@@ -226,7 +227,7 @@ struct ChangeSet::Impl {
     store::ObjectId rootOf(const store::ObjectId& commit) {
         return store->treeAtPath(commit, options.subPath);
     }
-    ChangeWalk walker() { return ChangeWalk(overlay, *store, hashes.get()); }
+    ChangeWalk walker() { return {overlay, *store, hashes.get()}; }
     std::vector<RawChange> walk() { return walker().all(rootOf(base())); }
     // Empties the overlay; the node ids it had are free again, so their hashes go too.
     void clearOverlay() {
@@ -236,7 +237,7 @@ struct ChangeSet::Impl {
 
     // Restores the base state of one path (its parents materialized as needed).
     void restore(const std::string& path, const store::ObjectId& baseRoot);
-    overlay::NodeAttributes directoryAttributes(overlay::NodeId parent) const;
+    [[nodiscard]] overlay::NodeAttributes directoryAttributes(overlay::NodeId parent) const;
 };
 
 overlay::NodeAttributes ChangeSet::Impl::directoryAttributes(overlay::NodeId parent) const {

@@ -140,16 +140,16 @@ public:
         while (step()) {
         }
     }
-    int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
-    std::string text(int column) const {
+    [[nodiscard]] int64_t integer(int column) const { return sqlite3_column_int64(stmt_, column); }
+    [[nodiscard]] std::string text(int column) const {
         const auto* data = static_cast<const char*>(sqlite3_column_blob(stmt_, column));
         return data == nullptr
                    ? std::string()
                    : std::string(data, static_cast<size_t>(sqlite3_column_bytes(stmt_, column)));
     }
-    ObjectId objectId(int column) const {
+    [[nodiscard]] ObjectId objectId(int column) const {
         if (sqlite3_column_bytes(stmt_, column) != static_cast<int>(ObjectId::kRawSize)) {
-            return ObjectId();
+            return {};
         }
         return ObjectId::fromRaw(static_cast<const uint8_t*>(sqlite3_column_blob(stmt_, column)));
     }

@@ -164,7 +164,7 @@ UniqueFd ContentCache::tryOpen(const ObjectId& id, const Validator& isValid) {
     }
     spdlog::warn("content cache: {} does not hold blob {} ({} bytes on disk); replacing it",
                  path.string(), id.hex(), static_cast<uint64_t>(st.st_size));
-    return UniqueFd();
+    return {};
 }
 
 UniqueFd ContentCache::lookup(const ObjectId& id, const Validator& isValid) {

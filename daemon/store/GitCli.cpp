@@ -97,7 +97,7 @@ std::string redactCredentials(std::string_view text) {
 
 std::string pushReport(const SubprocessResult& result, const ObjectId& commit,
                        const std::string& remoteRef, const std::string& shown) {
-    const std::string said = redactCredentials(result.err + result.out);
+    std::string said = redactCredentials(result.err + result.out);
     if (result.ok()) {
         return said;
     }

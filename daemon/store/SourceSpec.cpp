@@ -54,8 +54,11 @@ SourceSpec SourceSpec::mega(const std::string& baseUrl, const std::string& path,
         }
         const std::string part = path.substr(pos, slash - pos);
         if (part == "." || part == "..") {
-            throw StoreError(StoreErrc::BadSource, "Mega source '" + shown + "': path '" + path +
-                                                       "' must not contain . or ..");
+            std::string message = "Mega source '" + shown;
+            message += "': path '";
+            message += path;
+            message += "' must not contain . or ..";
+            throw StoreError(StoreErrc::BadSource, message);
         }
         if (!part.empty()) {
             normalized += "/" + part;
