@@ -10,6 +10,7 @@
 #include <system_error>
 
 #include "common/Log.hpp"
+#include "common/MallocBounds.hpp"
 #include "core/MountCommand.hpp"
 #include "core/Service.hpp"
 #include "core/SignalFd.hpp"
@@ -35,6 +36,8 @@ int run(int argc, char** argv) {
     // Everything the daemon and its git children write (clones, content cache, overlays, state)
     // holds repository content or credentials: this user only (docs/dbus-api.md, "Security").
     ::umask(077);
+    // Before any thread exists: arenas are made per thread (common/MallocBounds.hpp).
+    megafuse::common::applyMallocBounds();
 
     CLI::App app{"mega-fused: a Git revision as a lazily loaded, read-only directory tree",
                  "mega-fused"};

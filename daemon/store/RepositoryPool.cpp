@@ -5,8 +5,11 @@
 
 namespace megafuse::store {
 
-RepositoryPool::RepositoryPool(std::filesystem::path repository, size_t maxHandles)
-    : path_(std::move(repository)), maxHandles_(std::max<size_t>(1, maxHandles)) {
+RepositoryPool::RepositoryPool(std::filesystem::path repository, size_t maxHandles,
+                               uint64_t recycleAfterChanges)
+    : path_(std::move(repository)),
+      maxHandles_(std::max<size_t>(1, maxHandles)),
+      recycleAfterChanges_(recycleAfterChanges) {
     ensureLibgit2();
     idle_.push_back(openHandle(0, 0));
     opened_ = 1;
@@ -29,7 +32,8 @@ RepositoryPool::Slot RepositoryPool::openHandle(uint64_t generation, uint64_t ep
 
 RepositoryPool::Lease RepositoryPool::acquire() {
     std::unique_lock lock(mutex_);
-    available_.wait(lock, [this] { return !idle_.empty() || opened_ < maxHandles_; });
+    available_.wait(lock,
+                    [this] { return !draining_ && (!idle_.empty() || opened_ < maxHandles_); });
     if (!idle_.empty()) {
         Slot slot = std::move(idle_.back());
         idle_.pop_back();
@@ -39,14 +43,14 @@ RepositoryPool::Lease RepositoryPool::acquire() {
             git_odb_refresh(slot.odb.get());  // best effort: libgit2 also refreshes on a miss
             slot.generation = generation;
         }
-        return Lease(*this, std::move(slot));
+        return {*this, std::move(slot)};
     }
     ++opened_;
     uint64_t generation = generation_;
     uint64_t epoch = epoch_;
     lock.unlock();
     try {
-        return Lease(*this, openHandle(generation, epoch));
+        return {*this, openHandle(generation, epoch)};
     } catch (...) {
         std::lock_guard relock(mutex_);
         --opened_;
@@ -56,32 +60,67 @@ RepositoryPool::Lease RepositoryPool::acquire() {
 }
 
 void RepositoryPool::objectsChanged() {
-    std::lock_guard lock(mutex_);
+    std::unique_lock lock(mutex_);
     ++generation_;
+    if (recycleAfterChanges_ == 0 || draining_ ||
+        generation_ - recycledAt_ < recycleAfterChanges_) {
+        return;
+    }
+    // Called by fetching threads, which hold no lease: closing handles here delays no reader.
+    recycledAt_ = generation_;
+    ++recycles_;
+    ++epoch_;
+    draining_ = true;
+    std::vector<Slot> stale;
+    stale.swap(idle_);
+    lock.unlock();
+    const size_t closed = stale.size();
+    stale.clear();  // outside the lock: libgit2 unmaps packs, frees caches and closes fds
+    lock.lock();
+    opened_ -= closed;  // counted until closed, so no new handle opens while one is open
+    endDrainIfClosed();
 }
 
 void RepositoryPool::reopen() {
+    std::unique_lock lock(mutex_);
+    ++epoch_;
     std::vector<Slot> stale;
-    {
-        std::lock_guard lock(mutex_);
-        ++epoch_;
-        opened_ -= idle_.size();
-        stale.swap(idle_);
-        available_.notify_all();
-    }
-    // stale closes here, outside the lock (libgit2 unmaps packs and closes fds).
+    stale.swap(idle_);
+    lock.unlock();
+    const size_t closed = stale.size();
+    stale.clear();  // outside the lock (libgit2 unmaps packs and closes fds)
+    lock.lock();
+    opened_ -= closed;
+    endDrainIfClosed();
+    available_.notify_all();
 }
 
 void RepositoryPool::release(Slot slot) {
     std::unique_lock lock(mutex_);
     if (slot.epoch != epoch_) {
-        --opened_;  // opened before reopen(): closed, not lent again
-        available_.notify_one();
+        // Opened before reopen() or a recycle: closed, not lent again; outside the lock.
         lock.unlock();
-        return;  // slot closes here, outside the lock
+        slot = Slot{};
+        lock.lock();
+        --opened_;
+        endDrainIfClosed();
+        available_.notify_all();
+        return;
     }
     idle_.push_back(std::move(slot));
     available_.notify_one();
+}
+
+void RepositoryPool::endDrainIfClosed() {
+    if (draining_ && opened_ == 0) {
+        draining_ = false;
+        available_.notify_all();
+    }
+}
+
+uint64_t RepositoryPool::recycles() const {
+    std::lock_guard lock(mutex_);
+    return recycles_;
 }
 
 RepositoryPool::Lease::~Lease() {

@@ -1,0 +1,38 @@
+// MallocBounds: mallopt at startup; see the header for why.
+#include "common/MallocBounds.hpp"
+
+#include <malloc.h>
+#include <spdlog/spdlog.h>
+
+#include <cstdlib>
+#include <cstring>
+
+namespace megafuse::common {
+
+namespace {
+
+bool environmentTunesMalloc() {
+    const char* tunables = std::getenv("GLIBC_TUNABLES");
+    return (tunables != nullptr && std::strstr(tunables, "glibc.malloc.") != nullptr) ||
+           std::getenv("MALLOC_ARENA_MAX") != nullptr ||
+           std::getenv("MALLOC_MMAP_THRESHOLD_") != nullptr;
+}
+
+}  // namespace
+
+void applyMallocBounds() {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+    // The sanitizers bring their own allocator; their mallopt does nothing and says it failed.
+    return;
+#endif
+    if (environmentTunesMalloc()) {
+        return;
+    }
+    // mallopt returns 0 on failure; the daemon then runs with glibc's defaults, only bigger.
+    if (::mallopt(M_ARENA_MAX, kMallocArenaMax) == 0 ||
+        ::mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMallocMmapThresholdBytes)) == 0) {
+        spdlog::warn("mallopt failed: malloc keeps its default arenas and mmap threshold");
+    }
+}
+
+}  // namespace megafuse::common
