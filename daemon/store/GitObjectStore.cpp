@@ -32,11 +32,12 @@ std::vector<std::string_view> splitPath(std::string_view path) {
 
 }  // namespace
 
-GitObjectStore::GitObjectStore(const SourceSpec& source, const StoreOptions& options,
+GitObjectStore::GitObjectStore(const SourceSpec& source, StoreOptions options,
                                std::shared_ptr<ContentCache> contentCache,
-                               std::shared_ptr<TreeCache> trees)
+                               std::shared_ptr<TreeCache> trees,
+                               const CloneProgressFn& cloneProgress)
     : source_(source),
-      options_(options),
+      options_(std::move(options)),
       displayName_(redactCredentials(source.location)),
       contentCache_(std::move(contentCache)),
       trees_(std::move(trees)) {
@@ -51,7 +52,8 @@ GitObjectStore::GitObjectStore(const SourceSpec& source, const StoreOptions& opt
     std::error_code ec;
     refsJustFetched_ =
         !std::filesystem::exists(partialClonePath(options_.cacheDir, source_.location), ec);
-    repoPath_ = ensurePartialClone(options_.cacheDir, source_.location, options_.cloneTimeout);
+    repoPath_ = ensurePartialClone(options_.cacheDir, source_.location, options_.cloneTimeout,
+                                   cloneProgress);
     pool_ = std::make_unique<RepositoryPool>(repoPath_, options_.repositoryHandles);
     BlobFetcher::Options fetchOptions;
     fetchOptions.repository = repoPath_;
@@ -250,8 +252,8 @@ std::string GitObjectStore::readBlobOnce(const ObjectId& id, size_t maxBytes) {
         throw StoreError(rc == GIT_ENOTFOUND ? StoreErrc::NotFound : StoreErrc::Corrupt,
                          gitErrorText("read blob " + id.hex()));
     }
-    return std::string(static_cast<const char*>(git_odb_object_data(object.get())),
-                       git_odb_object_size(object.get()));
+    return {static_cast<const char*>(git_odb_object_data(object.get())),
+            git_odb_object_size(object.get())};
 }
 
 std::shared_ptr<const Tree> GitObjectStore::parseTree(const ObjectId& id) {

@@ -14,6 +14,7 @@
 #include "store/BlobFetcher.hpp"
 #include "store/ContentCache.hpp"
 #include "store/ObjectStore.hpp"
+#include "store/PartialClone.hpp"
 #include "store/RepositoryPool.hpp"
 #include "store/TreeCache.hpp"
 
@@ -21,10 +22,11 @@ namespace megafuse::store {
 
 class GitObjectStore final : public ObjectStore {
 public:
-    // Opens a LocalRepository in place, or clones/opens the partial clone of a GitRemote.
-    // Throws StoreError(BadSource | Timeout | Io).
-    GitObjectStore(const SourceSpec& source, const StoreOptions& options,
-                   std::shared_ptr<ContentCache> contentCache, std::shared_ptr<TreeCache> trees);
+    // Opens a LocalRepository in place, or clones/opens the partial clone of a GitRemote
+    // (cloneProgress hears a first clone's progress). Throws StoreError(BadSource | Timeout | Io).
+    GitObjectStore(const SourceSpec& source, StoreOptions options,
+                   std::shared_ptr<ContentCache> contentCache, std::shared_ptr<TreeCache> trees,
+                   const CloneProgressFn& cloneProgress = {});
     ~GitObjectStore() override;
 
     ObjectId resolveCommit(const std::string& revision) override;

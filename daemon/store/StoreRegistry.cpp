@@ -8,7 +8,6 @@
 #include "store/GitObjectStore.hpp"
 #include "store/MegaObjectStore.hpp"
 #include "store/ObjectStore.hpp"
-#include "store/PartialClone.hpp"
 #include "store/TreeCache.hpp"
 
 namespace megafuse::store {
@@ -78,14 +77,10 @@ std::shared_ptr<ObjectStore> StoreRegistry::open(const SourceSpec& source, const
         store =
             std::make_shared<MegaObjectStore>(source, options, impl_->contentCache, impl_->trees);
     } else {
-        if (source.kind == SourceSpec::Kind::GitRemote) {
-            // Cloned here rather than inside the store, so the clone's progress reaches the
-            // mount that waits for it; the store then finds the clone in place.
-            ensurePartialClone(options.cacheDir, source.location, options.cloneTimeout,
-                               request.cloneProgress);
-        }
-        store =
-            std::make_shared<GitObjectStore>(source, options, impl_->contentCache, impl_->trees);
+        // The store makes a first clone itself: it then knows the clone's refs are as fresh as
+        // a refresh would make them, and its first resolve need not ask the server again.
+        store = std::make_shared<GitObjectStore>(source, options, impl_->contentCache, impl_->trees,
+                                                 request.cloneProgress);
     }
     slot->store = store;
     return store;

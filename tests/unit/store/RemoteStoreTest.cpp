@@ -74,6 +74,8 @@ TEST_F(RemoteStoreTest, ClonesIntoTheDocumentedLayout) {
     EXPECT_EQ(test::git(clone, {"config", "--get-all", "remote.origin.fetch"}),
               "+refs/heads/*:refs/heads/*\n+refs/tags/*:refs/tags/*");
     EXPECT_EQ(test::git(clone, {"config", "remote.origin.partialclonefilter"}), "blob:none");
+    EXPECT_EQ(test::git(clone, {"config", "--type=int", "gc.auto"}), "0");
+    EXPECT_EQ(test::git(clone, {"config", "--type=bool", "maintenance.auto"}), "false");
     EXPECT_NE(store->describe().find(repo_.url()), std::string::npos);
     EXPECT_NE(store->describe().find(clone.string()), std::string::npos);
     // Nothing temporary is left next to it.
@@ -205,6 +207,23 @@ TEST_F(RemoteStoreTest, ResolvesRevisionsAtTheServer) {
     auto root = store->readTree(store->treeAtPath(store->resolveCommit("main"), ""));
     ASSERT_NE(root->find("later.txt"), nullptr);
     EXPECT_FALSE(store->hasBlob(root->find("later.txt")->id));
+}
+
+TEST_F(RemoteStoreTest, FirstResolveAfterTheCloneAsksTheServerNoMore) {
+    auto store = open(repo_.url());  // clones: its refs are the server's as of now
+    // The server moves on after the clone; only another round trip to it could see that.
+    test::writeFile(repo_.path / "later.txt", "later\n");
+    test::git(repo_.path, {"add", "later.txt"});
+    test::git(repo_.path, {"commit", "--quiet", "-m", "later"});
+    const std::string later = test::git(repo_.path, {"rev-parse", "HEAD"});
+    EXPECT_EQ(store->resolveCommit("main").hex(), repo_.secondCommit);
+    // Every later resolve asks the server, as does the first one of a store that found the
+    // clone already there (another daemon run).
+    EXPECT_EQ(store->resolveCommit("main").hex(), later);
+    test::git(repo_.path, {"commit", "--quiet", "--allow-empty", "-m", "latest"});
+    const std::string latest = test::git(repo_.path, {"rev-parse", "HEAD"});
+    StoreRegistry again(options_);
+    EXPECT_EQ(again.open(SourceSpec::parse(repo_.url()))->resolveCommit("main").hex(), latest);
 }
 
 TEST_F(RemoteStoreTest, FetchesACommitNoRefNamesById) {
