@@ -29,8 +29,13 @@ void applyMallocBounds() {
         return;
     }
     // mallopt returns 0 on failure; the daemon then runs with glibc's defaults, only bigger.
-    if (::mallopt(M_ARENA_MAX, kMallocArenaMax) == 0 ||
-        ::mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMallocMmapThresholdBytes)) == 0) {
+    // It is MT-unsafe: called once, from main(), before any thread exists (see the header).
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): no other thread exists yet
+    const bool arenasSet = ::mallopt(M_ARENA_MAX, kMallocArenaMax) != 0;
+    const int threshold = static_cast<int>(kMallocMmapThresholdBytes);
+    // NOLINTNEXTLINE(concurrency-mt-unsafe): no other thread exists yet
+    const bool thresholdSet = ::mallopt(M_MMAP_THRESHOLD, threshold) != 0;
+    if (!arenasSet || !thresholdSet) {
         spdlog::warn("mallopt failed: malloc keeps its default arenas and mmap threshold");
     }
 }
