@@ -24,6 +24,7 @@ public:
     }
 
     static Handle& get(uint64_t fh) {
+        // The NOLINT's reason: libfuse's fh is an integer by API; it carries the pointer above.
         return *reinterpret_cast<Handle*>(fh);  // NOLINT(performance-no-int-to-ptr)
     }
 
