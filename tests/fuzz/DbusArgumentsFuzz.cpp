@@ -13,6 +13,7 @@
 #include <array>
 #include <charconv>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -63,7 +64,10 @@ struct Fixture {
         config::Config none;
         none.global = global;
         mounts->start(none, [] {});
-        std::atexit([] { fs::remove_all(kSandbox); });
+        // Unregistered, the sandbox only stays behind until the next run removes it first.
+        if (std::atexit([] { fs::remove_all(kSandbox); }) != 0) {
+            std::fprintf(stderr, "DbusArgumentsFuzz: %s stays behind\n", kSandbox.c_str());
+        }
     }
 
     static Fixture& instance() {
@@ -235,6 +239,7 @@ void addAndRemove(manager::MountManager& mounts, manager::MountSpec spec) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-identifier-naming): libFuzzer's entry point, named by libFuzzer.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     manager::MountManager& mounts = *Fixture::instance().mounts;
     const Call call = splitInput(std::string_view(reinterpret_cast<const char*>(data), size));

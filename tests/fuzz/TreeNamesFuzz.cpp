@@ -10,11 +10,13 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
+#include <iterator>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -65,7 +67,10 @@ struct Fixture {
         changes = overlay::OverlayStore::open(sandbox / "overlay");
         // A budget of a few small blobs, so eviction runs and the folder stays small.
         blobs = std::make_unique<store::ContentCache>(sandbox / "blobs", 4096);
-        std::atexit([] { fs::remove_all(instance().sandbox); });
+        // Unregistered, the folder only stays behind in /tmp: no reason to stop fuzzing.
+        if (std::atexit([] { fs::remove_all(instance().sandbox); }) != 0) {
+            std::fprintf(stderr, "TreeNamesFuzz: %s stays behind\n", sandbox.c_str());
+        }
     }
 
     static Fixture& instance() {
@@ -102,7 +107,7 @@ overlay::NodeAttributes directoryAttributes() {
 void applyToOverlay(overlay::OverlayStore& o, const std::vector<store::TreeEntry>& entries) {
     o.materializeRoot(entries, directoryAttributes());
     // The first few names get the full treatment; each starts a folder holding all the names.
-    const size_t handled = std::min<size_t>(entries.size(), 16);
+    const std::ptrdiff_t handled = std::min<std::ptrdiff_t>(std::ssize(entries), 16);
     for (const auto& entry : std::vector(entries.begin(), entries.begin() + handled)) {
         try {
             o.transaction([&] {
@@ -164,6 +169,7 @@ void checkNothingEscaped(const Fixture& f) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-identifier-naming): libFuzzer's entry point, named by libFuzzer.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Fixture& f = Fixture::instance();
     const std::string_view bytes(reinterpret_cast<const char*>(data), size);

@@ -34,6 +34,7 @@ std::string encode(const std::vector<store::TreeEntry>& entries) {
 
 }  // namespace
 
+// NOLINTNEXTLINE(readability-identifier-naming): libFuzzer's entry point, named by libFuzzer.
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     const std::string_view bytes(reinterpret_cast<const char*>(data), size);
     std::vector<store::TreeEntry> entries;

@@ -93,6 +93,7 @@ TEST(ConcurrentReadersTest, FiftyReadersOverAColdMountReadEveryByteRight) {
     ProgressWatchdog watchdog(daemon.pid(), progress, 60s, [&] { abortFuseConnection(*mount); });
     const auto started = std::chrono::steady_clock::now();
     std::vector<std::thread> readers;
+    readers.reserve(kReaders);
     for (int r = 0; r < kReaders; ++r) {
         readers.emplace_back([&, r] {
             const size_t count = (paths.size() + kShare - 1) / kShare;

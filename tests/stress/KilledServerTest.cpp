@@ -77,9 +77,11 @@ TEST(KilledServerTest, GitDaemonKilledInTheMiddleOfABatchedFetch) {
     // Eight readers over the directory (ls -l, then cat), all started before the kill.
     std::mutex mutex;
     std::map<std::string, ReadOutcome> outcomes;
+    constexpr int kReaders = 8;
     std::vector<std::thread> readers;
+    readers.reserve(kReaders);
     std::atomic<size_t> next{0};
-    for (int r = 0; r < 8; ++r) {
+    for (int r = 0; r < kReaders; ++r) {
         readers.emplace_back([&] {
             for (size_t i = next++; i < paths.size(); i = next++) {
                 auto outcome = statAndRead(request.mountPoint / paths[i]);

@@ -10,6 +10,7 @@
 #include <map>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include "ServiceFixture.hpp"
 #include "StressSupport.hpp"
@@ -25,7 +26,7 @@ using namespace std::chrono_literals;
 // Not timing: counts and sizes. RSS may move with the allocator's arenas, not with the cycles.
 constexpr long kMaxFdGrowth = 4;
 constexpr long kMaxThreadGrowth = 2;
-constexpr long kMaxRssGrowthKiB = 16 * 1024;
+constexpr long kMaxRssGrowthKiB = 16L * 1024;
 
 // ListMounts fields: 1 Name, 6 MountPoint, 10 State.
 std::map<std::string, std::pair<fs::path, std::string>> listMounts(ManagerClient& manager) {
@@ -44,8 +45,12 @@ std::vector<std::string> disagreements(ManagerClient& manager) {
         const auto& [mountPoint, state] = entry;
         const bool listed = isFuseMount(mountPoint);
         if ((state == "mounted") != listed) {
-            lines.push_back(name + ": ListMounts says " + state + ", mountinfo " +
-                            (listed ? "lists" : "does not list") + " " + mountPoint.string());
+            std::string line = name;
+            line += ": ListMounts says ";
+            line += state;
+            line += listed ? ", mountinfo lists " : ", mountinfo does not list ";
+            line += mountPoint.string();
+            lines.push_back(std::move(line));
         }
     }
     return lines;
@@ -56,6 +61,7 @@ using ServiceLoadTest = ServiceFixture;
 TEST_F(ServiceLoadTest, HundredMountsAtOnce) {
     constexpr int kMounts = 100;
     std::vector<MountEntrySpec> mounts;
+    mounts.reserve(kMounts);
     for (int i = 0; i < kMounts; ++i) {
         mounts.push_back({"m" + std::to_string(i), i % 2 == 0 ? repoDir().string() : fileUrl(),
                           i % 3 == 0 ? "other" : "main"});
@@ -119,6 +125,7 @@ TEST_F(ServiceLoadTest, TwentyClientsStormTheBusAndEveryCallIsAnswered) {
     constexpr int kClients = 20;
     const auto duration = std::chrono::seconds(10 * stressScale());
     std::vector<MountEntrySpec> mounts;
+    mounts.reserve(kClients);
     for (int i = 0; i < kClients; ++i) {
         mounts.push_back({"s" + std::to_string(i), repoDir().string(), "main", false});
     }
@@ -136,6 +143,7 @@ TEST_F(ServiceLoadTest, TwentyClientsStormTheBusAndEveryCallIsAnswered) {
     };
     const auto until = std::chrono::steady_clock::now() + duration;
     std::vector<std::thread> clients;
+    clients.reserve(kClients);
     for (int i = 0; i < kClients; ++i) {
         clients.emplace_back([&, i] {
             // Each client its own connection, as separate megactl processes would be.

@@ -34,6 +34,7 @@ struct Death {
     ChildProcess::Status status;
 };
 
+// NOLINTNEXTLINE(readability-identifier-naming): GoogleTest's customization point.
 void PrintTo(const Death& death, std::ostream* out) {
     *out << death.name;
 }
