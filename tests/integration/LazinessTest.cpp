@@ -147,7 +147,7 @@ TEST_P(LazinessTest, ReadingTwoFilesOfADirectoryFetchesTheRestOfItInOneBatch) {
         int error = 0;
         auto bytes = readFileOrErrno(mountPoint() / dir / name, error);
         ASSERT_TRUE(bytes.has_value()) << name << ": " << errnoText(error);
-        EXPECT_EQ(*bytes, gitBytes("main", dir + "/" + name));
+        EXPECT_EQ(*bytes, gitBytes("main", (std::filesystem::path(dir) / name).string()));
     }
 
     const auto direct = blobsOfTree(repo_.dir, "main:" + dir, false);

@@ -89,7 +89,7 @@ protected:
 
     // A fresh clone of the served repository: the oracle's work tree.
     fs::path cloneServed(const std::string& name) {
-        const fs::path dir = tmp_ / name;
+        fs::path dir = tmp_ / name;
         git(tmp_.path(), {"clone", "-q", (served_ / "repo.git").string(), dir.string()});
         return dir;
     }

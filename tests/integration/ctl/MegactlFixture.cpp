@@ -31,7 +31,7 @@ SubprocessResult MegactlTest::megactl(const std::vector<std::string>& args,
 }
 
 std::filesystem::path MegactlTest::writeUserConfig(const std::string& rest) const {
-    const std::filesystem::path config = home_ / ".config/mega-fuse/config.yaml";
+    std::filesystem::path config = home_ / ".config/mega-fuse/config.yaml";
     std::filesystem::create_directories(config.parent_path());
     writeText(config, "cache_dir: " + (tmp_ / "cache").string() + "\n" +
                           "state_dir: " + (tmp_ / "state").string() + "\n" + rest);
@@ -86,7 +86,7 @@ void MegactlDaemonTest::writeConfig(const std::string& text) const {
 
 bool MegactlTest::waitForState(const std::string& name, const std::string& state) const {
     const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
-    const std::string wanted = "\"state\":\"" + state + "\"";
+    const std::string wanted = R"("state":")" + state + "\"";
     for (;;) {
         const auto result = megactl({"--json", "status", name});
         if (result.ok() && result.out.find(wanted) != std::string::npos) {

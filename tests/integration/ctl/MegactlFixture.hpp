@@ -26,13 +26,14 @@ protected:
 
     // Runs `megactl args...` with DBUS_SESSION_BUS_ADDRESS = the private bus and HOME / XDG
     // config inside the temp dir. stdout and stderr are pipes: no progress bar.
-    SubprocessResult megactl(const std::vector<std::string>& args,
-                             const std::map<std::string, std::string>& environment = {}) const;
+    [[nodiscard]] SubprocessResult megactl(
+        const std::vector<std::string>& args,
+        const std::map<std::string, std::string>& environment = {}) const;
     // Writes the user's config.yaml (cache and state under the temp dir, then rest: settings
     // and mounts) and returns its path.
-    std::filesystem::path writeUserConfig(const std::string& rest) const;
+    [[nodiscard]] std::filesystem::path writeUserConfig(const std::string& rest) const;
     // Polls `megactl --json status name` until the mount reports state (bounded: 30 s).
-    bool waitForState(const std::string& name, const std::string& state) const;
+    [[nodiscard]] bool waitForState(const std::string& name, const std::string& state) const;
 
     // Members in teardown order, bottom up: the bus outlives nothing it serves.
     TempDir tmp_{"megactl-it"};
@@ -49,7 +50,7 @@ protected:
 
     // Rewrites the config file (for reload tests).
     void writeConfig(const std::string& text) const;
-    std::string defaultConfig() const;
+    [[nodiscard]] std::string defaultConfig() const;
 
     std::filesystem::path configFile_;
     std::filesystem::path demoMount_;

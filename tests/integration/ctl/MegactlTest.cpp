@@ -292,7 +292,7 @@ TEST_F(MegactlDaemonTest, ReloadNamesSettingsThatWaitForARestart) {
 TEST_F(MegactlDaemonTest, StatsAndPrefetchPrintDocumentedKeys) {
     const auto stats = megactl({"--json", "stats", "demo"});
     ASSERT_EQ(stats.exitCode, 0) << describe(stats);
-    for (const char* key : {"\"name\":\"demo\"", "\"objects_fetched\":", "\"bytes_fetched\":",
+    for (const char* key : {R"("name":"demo")", "\"objects_fetched\":", "\"bytes_fetched\":",
                             "\"cache_hits\":", "\"cache_misses\":"}) {
         EXPECT_NE(stats.out.find(key), std::string::npos) << key << " in " << stats.out;
     }
@@ -320,7 +320,7 @@ TEST_F(MegactlDaemonTest, DoctorTellsStaleMountFromLiveOne) {
     // scans the whole machine, and tests running beside this one may hold stale mounts of their
     // own on purpose, so only subjects under this test's folder count.
     EXPECT_EQ(result.out.find(demoMount_.string()), std::string::npos) << result.out;
-    const std::string ours = "\"subject\":\"" + tmp_.path().string() + "/";
+    const std::string ours = R"("subject":")" + tmp_.path().string() + "/";
     size_t findings = 0;
     for (size_t at = result.out.find(ours); at != std::string::npos;
          at = result.out.find(ours, at + 1)) {

@@ -49,7 +49,8 @@ protected:
     }
 
     // `--refresh-interval 1` on a read-only mount of /a.
-    MountRequest movingRequest(std::optional<std::string> revision = std::nullopt) const {
+    [[nodiscard]] MountRequest movingRequest(
+        std::optional<std::string> revision = std::nullopt) const {
         auto req = request(source("/a"), std::move(revision));
         req.extraArguments = {"--refresh-interval", "1"};
         return req;

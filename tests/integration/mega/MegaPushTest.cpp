@@ -79,7 +79,7 @@ protected:
 
     std::string statusCommit() {
         const auto status = ok({"--json", "status", "work"});
-        const size_t at = status.out.find("\"commit\":\"");
+        const size_t at = status.out.find(R"("commit":")");
         return at == std::string::npos ? "" : status.out.substr(at + 10, 40);
     }
 

@@ -36,7 +36,7 @@ protected:
     }
 
     std::filesystem::path tokenFile(const std::string& name, mode_t mode) {
-        const auto file = serverDir_->path() / name;
+        auto file = serverDir_->path() / name;
         std::ofstream(file) << kToken << "\n";
         ::chmod(file.c_str(), mode);
         return file;

@@ -102,7 +102,7 @@ public:
                " xattr-flags=" + std::to_string(xattrFlags_);
     }
 
-    int apply(const Path& root) const {
+    [[nodiscard]] int apply(const Path& root) const {
         const Path a = root / a_;
         const Path target = root / dir_ / name_;
         switch (kind_) {

@@ -68,7 +68,7 @@ std::unique_ptr<MegaFused> WritableFixture::mount() {
 }
 
 std::filesystem::path WritableFixture::nativeCopy(const std::string& name) {
-    const auto dest = dir_ / name;
+    auto dest = dir_ / name;
     extractRevision(origin(), baseCommit_, "", dest);
     return dest;
 }

@@ -10,6 +10,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -42,7 +44,7 @@ protected:
     [[nodiscard]] fs::path cacheDir() const { return *temp_ / "cache"; }
     [[nodiscard]] fs::path stateDir() const { return *temp_ / "state"; }
 
-    std::string header() const {
+    [[nodiscard]] std::string header() const {
         return "cache_dir: \"" + cacheDir().string() + "\"\nstate_dir: \"" + stateDir().string() +
                "\"\nlog_level: debug\nmounts:\n";
     }
@@ -76,7 +78,7 @@ protected:
         const fs::path token = servers_->path() / "token";
         std::ofstream(token) << kToken << "\n";
         ::chmod(token.c_str(), 0600);
-        return "{mega: \"" + mega_->baseUrl() + "\", path: \"/\", token_file: \"" + token.string() +
+        return "{mega: \"" + mega_->baseUrl() + R"(", path: "/", token_file: ")" + token.string() +
                "\"}";
     }
 
@@ -205,9 +207,10 @@ std::vector<std::string> openToOthers(const fs::path& dir) {
     for (const auto& item : fs::recursive_directory_iterator(dir)) {
         const int mode = modeOf(item.path());
         if (!item.is_symlink() && mode >= 0 && (mode & 07) != 0) {
-            char text[8];
-            std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode));
-            found.push_back(std::string(text) + " " + item.path().string());
+            std::ostringstream line;  // as `%04o`: the mode in four octal digits
+            line << std::oct << std::setw(4) << std::setfill('0') << mode << " "
+                 << item.path().string();
+            found.push_back(line.str());
         }
     }
     return found;

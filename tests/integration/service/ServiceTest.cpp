@@ -354,6 +354,7 @@ TEST_F(ServiceTest, BusctlAndGdbusSpeakTheContract) {
 TEST_F(ServiceTest, TwentyMountsOfThreeSourcesAtOnce) {
     std::vector<MountEntrySpec> mounts;
     const std::string sources[3] = {repoDir().string(), fileUrl(), gitUrl()};
+    mounts.reserve(20);
     for (int i = 0; i < 20; ++i) {
         mounts.push_back({"m" + std::to_string(i), sources[i % 3], i % 2 == 0 ? "main" : "other"});
     }

@@ -255,7 +255,7 @@ std::string ChangeSetFixture::ourStatus(const std::vector<std::string>& paths) {
 
 std::string ChangeSetFixture::gitTree(const std::string& subPath) {
     git(checkout(), {"add", "-A"});
-    const std::string tree = gitLine(checkout(), {"write-tree"});
+    std::string tree = gitLine(checkout(), {"write-tree"});
     if (subPath.empty()) {
         return tree;
     }

@@ -66,8 +66,8 @@ protected:
     // `git add -A && git write-tree` in the checkout: the tree a commit must have.
     std::string gitTree(const std::string& subPath = "");
 
-    std::filesystem::path repo() const { return temp_->path() / "repo"; }
-    std::filesystem::path checkout() const { return temp_->path() / "checkout"; }
+    [[nodiscard]] std::filesystem::path repo() const { return temp_->path() / "repo"; }
+    [[nodiscard]] std::filesystem::path checkout() const { return temp_->path() / "checkout"; }
 
     std::unique_ptr<TempDir> temp_;
     std::string baseCommit_;

@@ -35,7 +35,7 @@ protected:
         stdfs::create_directories(mountpoint_);
     }
 
-    std::vector<std::string> mountArgs(std::vector<std::string> extra = {}) const {
+    [[nodiscard]] std::vector<std::string> mountArgs(std::vector<std::string> extra = {}) const {
         std::vector<std::string> args{"mount",
                                       repo_->dir.string(),
                                       mountpoint_.string(),
@@ -48,7 +48,7 @@ protected:
     }
 
     // Runs a mount expected to fail before mounting.
-    SubprocessResult runFailing(std::vector<std::string> extra) const {
+    [[nodiscard]] SubprocessResult runFailing(std::vector<std::string> extra) const {
         std::vector<std::string> argv{DaemonProcess::binary().string()};
         auto args = mountArgs(std::move(extra));
         argv.insert(argv.end(), args.begin(), args.end());

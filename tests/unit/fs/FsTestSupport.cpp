@@ -114,8 +114,7 @@ TestRepo makeTestRepo(const std::filesystem::path& dir) {
     writeFile(dir / "src/lib/data.bin", TestRepo::dataBytes());
     writeFile(dir / "name with spaces.txt", "spaces\n");
     for (int i = 0; i < TestRepo::kManyFiles; ++i) {
-        char name[16];
-        std::snprintf(name, sizeof name, "f%02d", i);
+        const std::string name = (i < 10 ? "f0" : "f") + std::to_string(i);
         writeFile(dir / "many" / name, "file " + std::to_string(i) + "\n");
     }
     std::filesystem::create_symlink("README.md", dir / "link");
@@ -173,6 +172,7 @@ DaemonProcess::DaemonProcess(const std::vector<std::string>& args, std::filesyst
     std::vector<std::string> argv{binary().string()};
     argv.insert(argv.end(), args.begin(), args.end());
     std::vector<char*> cargs;
+    cargs.reserve(argv.size() + 1);
     for (auto& arg : argv) {
         cargs.push_back(arg.data());
     }

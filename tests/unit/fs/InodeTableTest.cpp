@@ -174,6 +174,7 @@ TEST(InodeTableTest, ConcurrentLookupsAndForgetsBalance) {
     constexpr int kThreads = 4;
     constexpr int kRounds = 2000;
     std::vector<std::thread> threads;
+    threads.reserve(kThreads);
     for (int t = 0; t < kThreads; ++t) {
         threads.emplace_back([&table, t] {
             for (int i = 0; i < kRounds; ++i) {

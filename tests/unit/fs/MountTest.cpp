@@ -150,7 +150,9 @@ protected:
         mount_ = std::make_unique<fs::FuseMount>(*filesystem_, mountOptions);
     }
 
-    stdfs::path at(const std::string& relative) const { return mountpoint_ / relative; }
+    [[nodiscard]] stdfs::path at(const std::string& relative) const {
+        return mountpoint_ / relative;
+    }
 
     static std::unique_ptr<TempDir> repoHome_;
     static std::unique_ptr<TestRepo> repo_;
@@ -314,6 +316,7 @@ TEST_F(MountTest, ConcurrentReadersSeeTheSameBytes) {
     const std::string expected = TestRepo::dataBytes();
     std::atomic<int> mismatches{0};
     std::vector<std::thread> readers;
+    readers.reserve(4);
     for (int i = 0; i < 4; ++i) {
         readers.emplace_back([&] {
             for (int round = 0; round < 3; ++round) {

@@ -98,7 +98,7 @@ protected:
         }
     }
 
-    std::filesystem::path mnt() const { return dir_ / "mnt"; }
+    [[nodiscard]] std::filesystem::path mnt() const { return dir_ / "mnt"; }
 
     std::filesystem::path dir_;
     std::filesystem::path repo_;

@@ -216,6 +216,7 @@ TEST_F(LocalStoreTest, ConcurrentReadersGetTheSameBytes) {
     const ObjectId readme = entry("README.md").id;
     const ObjectId deepTree = store_->treeAtPath(store_->resolveCommit("main"), "a/b/c");
     std::vector<std::thread> threads;
+    threads.reserve(8);
     std::atomic<int> good{0};
     for (int t = 0; t < 8; ++t) {
         threads.emplace_back([&] {

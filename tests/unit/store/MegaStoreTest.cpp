@@ -79,7 +79,7 @@ protected:
     }
 
     std::filesystem::path tokenFile(const std::string& token, mode_t mode) {
-        const auto file = dir_ / ("token" + std::to_string(registries_++));
+        auto file = dir_ / ("token" + std::to_string(registries_++));
         std::ofstream(file) << token << "\n";
         ::chmod(file.c_str(), mode);
         return file;
@@ -228,6 +228,7 @@ TEST_F(MegaStoreTest, IdenticalContentIsFetchedOnceEvenConcurrently) {
     auto tree = store->readTree(store->treeAtPath(commit, "a/b"));
     const ObjectId id = tree->find("two.txt")->id;
     std::vector<std::thread> readers;
+    readers.reserve(8);
     for (int i = 0; i < 8; ++i) {
         readers.emplace_back([&] { EXPECT_TRUE(store->openBlob(id)); });
     }

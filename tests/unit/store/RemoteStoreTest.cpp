@@ -27,7 +27,7 @@ protected:
         }
         return registry_->open(SourceSpec::parse(url));
     }
-    std::filesystem::path clonePath() const {
+    [[nodiscard]] std::filesystem::path clonePath() const {
         return partialClonePath(options_.cacheDir, repo_.url());
     }
     // Every blob id reachable from the tree (each once).
@@ -142,6 +142,7 @@ TEST_F(RemoteStoreTest, ConcurrentRequestsForOneBlobShareOneRound) {
     std::atomic<int> ready{0};
     std::atomic<int> correct{0};
     std::vector<std::thread> threads;
+    threads.reserve(8);
     for (int t = 0; t < 8; ++t) {
         threads.emplace_back([&] {
             ++ready;
@@ -326,6 +327,7 @@ TEST_F(RemoteStoreTest, DeletedCacheFolderIsMadeAnewAndEveryReaderGetsItsBytes) 
     std::atomic<int> ready{0};
     std::atomic<int> correct{0};
     std::vector<std::thread> threads;
+    threads.reserve(8);
     for (int t = 0; t < 8; ++t) {
         threads.emplace_back([&, t] {
             ++ready;

@@ -20,7 +20,7 @@ StoreError parseError(const std::string& text) {
         return e;
     }
     ADD_FAILURE() << "parse('" << text << "') did not throw";
-    return StoreError(StoreErrc::Io, "");
+    return {StoreErrc::Io, ""};
 }
 
 TEST(SourceSpec, RemoteUrls) {
