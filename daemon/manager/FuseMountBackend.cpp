@@ -103,6 +103,9 @@ public:
 
     [[nodiscard]] unsigned long connection() const override { return connection_; }
     [[nodiscard]] bool finished() const override { return mount_->loopEnded(); }
+    [[nodiscard]] std::optional<std::string> fault() const override {
+        return overlay_ ? overlay_->fault() : std::nullopt;
+    }
 
     [[nodiscard]] bool waitFinished(std::chrono::milliseconds timeout) const override {
         const auto deadline = std::chrono::steady_clock::now() + timeout;

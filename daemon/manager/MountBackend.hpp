@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,10 @@ public:
     [[nodiscard]] virtual bool finished() const = 0;
     // Waits up to timeout for finished(); true when it did.
     [[nodiscard]] virtual bool waitFinished(std::chrono::milliseconds timeout) const = 0;
+    // A fault the session lives on with but its user must hear of (a writable mount's overlay
+    // folder deleted: reads work, every change fails with EIO); nullopt when none. Polled by
+    // the manager for the mount's LastError. Cheap, never blocks; called from any thread.
+    [[nodiscard]] virtual std::optional<std::string> fault() const { return std::nullopt; }
     // Fetches every missing blob under paths (relative to the mount root; empty = all) in
     // batches; returns how many objects were brought over. Throws ManagerError.
     virtual uint64_t prefetch(const std::vector<std::string>& paths,

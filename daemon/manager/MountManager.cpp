@@ -1082,6 +1082,17 @@ void MountManager::checkSessions() {
                     notifyChangedLocked(*record);
                 }
             }
+            // A fault the session lives on with (a writable mount's overlay folder deleted)
+            // reaches LastError here: the FUSE reply and the log are not where a user of
+            // `megactl status` looks. The state stays mounted, since reads still work.
+            if (record->state == MountState::Mounted && !record->running && record->session &&
+                !record->session->finished()) {
+                if (auto fault = record->session->fault(); fault && *fault != record->lastError) {
+                    spdlog::warn("mount '{}': {}", name, *fault);
+                    record->lastError = std::move(*fault);
+                    notifyChangedLocked(*record);
+                }
+            }
             if (record->state == MountState::Mounted && !record->running && record->session &&
                 record->session->finished()) {
                 spdlog::warn("mount '{}': the FUSE session ended outside mega-fused", name);

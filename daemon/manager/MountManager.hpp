@@ -194,7 +194,8 @@ public:
     [[nodiscard]] config::Config currentConfig() const;
 
     // Notices sessions that ended outside the daemon (an external `fusermount3 -u`, an aborted
-    // connection) and ends lazily detached sessions whose last user left. Cheap; the service
+    // connection) or that report a fault (ActiveMount::fault, into LastError), and ends lazily
+    // detached sessions whose last user left. Cheap; the service
     // calls it every few seconds.
     void checkSessions();
 

@@ -640,6 +640,19 @@ public:
 
     const std::filesystem::path& directory() const override { return dir_; }
 
+    std::optional<std::string> fault() const override {
+        // dir_ and identity_ never change after the constructor: no lock needed.
+        struct stat now {};
+        if (::stat(dir_.c_str(), &now) == 0 && now.st_dev == identity_.st_dev &&
+            now.st_ino == identity_.st_ino) {
+            return std::nullopt;
+        }
+        return "overlay folder " + dir_.string() +
+               " was deleted or replaced under the running mount; not re-creating an empty one "
+               "(the changes it held would be lost without a word): unmount, restore it and "
+               "mount again";
+    }
+
 private:
     void exec(const char* sql) const {
         char* message = nullptr;
@@ -958,20 +971,15 @@ private:
     // of going on in a database with no name on disk or re-creating files/ in an empty folder
     // (docs/reliability.md, "Cache folder deleted").
     void checkFolderLocked() {
-        struct stat now {};
-        if (::stat(dir_.c_str(), &now) == 0 && now.st_dev == identity_.st_dev &&
-            now.st_ino == identity_.st_ino) {
+        auto what = fault();
+        if (!what) {
             return;
         }
-        const std::string what = "overlay folder " + dir_.string() +
-                                 " was deleted or replaced under the running mount; not "
-                                 "re-creating an empty one (the changes it held would be lost "
-                                 "without a word): unmount, restore it and mount again";
         if (!goneReported_) {
             goneReported_ = true;
-            spdlog::error("{}", what);
+            spdlog::error("{}", *what);
         }
-        throw OverlayError(EIO, what);
+        throw OverlayError(EIO, *what);
     }
 
     const std::filesystem::path dir_;

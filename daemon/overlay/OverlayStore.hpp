@@ -205,6 +205,10 @@ public:
 
     [[nodiscard]] virtual OverlayStats stats() const = 0;
     [[nodiscard]] virtual const std::filesystem::path& directory() const = 0;
+    // Why every change fails now — the folder was deleted or replaced under the mount — or
+    // nullopt. One stat, no lock: polled by the service for the mount's LastError without
+    // waiting behind a transaction, and without waiting for the next change to notice.
+    [[nodiscard]] virtual std::optional<std::string> fault() const = 0;
 };
 
 // Git mode → the overlay's type and permission bits (100755 → File 0755, 120000 → Symlink…).

@@ -12,6 +12,8 @@
 
 #include <fstream>
 #include <iostream>
+#include <sstream>
+#include <thread>
 
 #include "ServiceFixture.hpp"
 #include "StressSupport.hpp"
@@ -247,6 +249,59 @@ TEST(CacheFaultTest, OverlayFolderDeletedUnderAWritableMountFailsChangesAndIsNot
     EXPECT_TRUE(daemon.alive());
     EXPECT_TRUE(daemon.mounted());
     daemon.stop();
+}
+
+// The same through the service: the mount's LastError (D-Bus and `megactl status`) names the
+// deleted folder, and the mount stays mounted since unchanged files still read from Git.
+TEST_F(CacheFaultServiceTest, OverlayFolderDeletedUnderTheServiceNamesItInLastError) {
+    fs::create_directories(mountpointOf("w"));
+    std::ostringstream text;
+    text << "cache_dir: \"" << (*temp_ / "cache").string() << "\"\n"
+         << "state_dir: \"" << (*temp_ / "state").string() << "\"\n"
+         << "mounts:\n"
+         << "  - name: w\n"
+         << "    source: \"" << repoDir().string() << "\"\n"
+         << "    mountpoint: \"" << mountpointOf("w").string() << "\"\n"
+         << "    writable: true\n";
+    writeRawConfig(text.str());
+    startDaemon();
+    ASSERT_TRUE(waitForState("w", "mounted")) << daemonLog();
+    const fs::path mnt = mountpointOf("w");
+    const fs::path overlayDir = *temp_ / "state" / "overlays" / "w";
+    std::ofstream(mnt / "before.txt") << "x\n";
+    ASSERT_TRUE(fs::exists(overlayDir / "overlay.db"));
+    {
+        auto w = mountClient("w");
+        EXPECT_EQ(w->LastError(), "");
+    }
+
+    fs::remove_all(overlayDir);
+    const std::string expected = "overlay folder " + overlayDir.string() +
+                                 " was deleted or replaced under the running mount";
+    // The service polls its sessions every few seconds; a deadline, not a timing assertion.
+    std::string lastError;
+    for (auto deadline = std::chrono::steady_clock::now() + 60s;
+         std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(200ms)) {
+        auto w = mountClient("w");
+        lastError = w->LastError();
+        if (!lastError.empty()) {
+            break;
+        }
+    }
+    EXPECT_TRUE(lastError.starts_with(expected)) << lastError << "\n" << daemonLog();
+    EXPECT_EQ(stateOf("w"), "mounted");
+    SubprocessOptions options;
+    options.extraEnvironment = {{"DBUS_SESSION_BUS_ADDRESS", address()}};
+    options.timeout = 90s;
+    const auto status = runSubprocess({MEGACTL_BIN, "status", "w"}, options);
+    EXPECT_NE(status.out.find(expected), std::string::npos) << status.out << status.err;
+    // Reads still work; changes fail; nothing re-creates the folder.
+    EXPECT_EQ(readFile(mnt / "hello.txt"), "hello from main\n") << daemonLog();
+    UniqueFd fd(::open((mnt / "after.txt").c_str(), O_WRONLY | O_CREAT | O_CLOEXEC, 0644));
+    EXPECT_FALSE(fd);
+    EXPECT_EQ(errno, EIO) << errnoText(errno);
+    EXPECT_FALSE(fs::exists(overlayDir)) << "an empty overlay was made in its place";
+    EXPECT_EQ(stopDaemon(), 0) << daemonLog();
 }
 
 }  // namespace
