@@ -851,7 +851,18 @@ void WritableFilesystem::setattr(fuse_req_t req, fuse_ino_t ino, struct stat* at
                 overlay_.setAttributes(node, a);
             }
         }
-        if (setUid || setGid) {
+        // chown(-1, -1) changes no id. Measured on 6.18: the kernel clears set-user-ID, and
+        // set-group-ID with group-execute, itself (a setattr of the mode); whatever it leaves
+        // (set-group-ID without group-execute, caller not in the group) reaches us as a setattr
+        // naming no attribute, on which native clears it too. The only other empty setattr is a
+        // write's or truncate's privilege removal (file_remove_privs, sent only when there is
+        // something to clear), which wants the same; utimensat with both UTIME_OMIT never leaves
+        // the kernel (docs/overlay.md).
+        const int attributeBits = FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID |
+                                  FUSE_SET_ATTR_SIZE | FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME |
+                                  FUSE_SET_ATTR_ATIME_NOW | FUSE_SET_ATTR_MTIME_NOW;
+        const bool chownToNoOne = (toSet & attributeBits) == 0;
+        if (setUid || setGid || chownToNoOne) {
             killPrivileges(req, ino);  // whoever the caller is, even to the same owner (native)
         }
         const int timeBits = FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_ATIME_NOW |

@@ -22,6 +22,7 @@
 #include <sqlite3.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <mutex>
@@ -63,10 +64,14 @@ NodeAttributes attributesOfBaseKind(EntryKind kind) {
 
 namespace {
 
+// nodes.id has no AUTOINCREMENT (its sqlite_sequence row was one more page written by every
+// create): the store hands out ids itself, from a counter that never goes back within a process
+// (nextNode_), which is what the kernel's cached inodes need. Overlays made before keep their
+// AUTOINCREMENT table and sqlite_sequence, which the counter starts above.
 constexpr const char* kSchema = R"sql(
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value BLOB) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS nodes (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     type INTEGER NOT NULL,
     permissions INTEGER NOT NULL,
     uid INTEGER NOT NULL,
@@ -201,6 +206,7 @@ public:
             exec("PRAGMA synchronous=NORMAL");
             exec(kSchema);
             checkFormat();
+            nextNode_ = firstFreeNodeId();
         } catch (const OverlayError& e) {
             throw OverlayError(
                 EIO, "overlay " + dbPath + ": " + e.what() + " (not an overlay database?)");
@@ -801,6 +807,28 @@ private:
         }
     }
 
+    // Above every id in use and every id the database ever gave (sqlite_sequence, in overlays
+    // made while nodes had AUTOINCREMENT). An id freed before a restart may come back after it:
+    // nothing outside the database names a node across a restart (the kernel's inodes die with
+    // the mount, a deleted node's content file is gone or removed by recovery before any create).
+    NodeId firstFreeNodeId() {
+        auto& used = stmt("SELECT coalesce(max(id), 0) FROM nodes").reset();
+        used.step();
+        auto next = static_cast<NodeId>(used.integer(0));
+        auto& legacy = stmt(
+                           "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND "
+                           "name = 'sqlite_sequence'")
+                           .reset();
+        legacy.step();
+        if (legacy.integer(0) != 0) {
+            auto& seq = stmt("SELECT seq FROM sqlite_sequence WHERE name = 'nodes'").reset();
+            if (seq.step()) {
+                next = std::max(next, static_cast<NodeId>(seq.integer(0)));
+            }
+        }
+        return std::max(next, kRootNode) + 1;
+    }
+
     // Inserts a node (id 0: a fresh one) and, for a file, its empty content file.
     NodeId insertNode(NodeId id, const NodeAttributes& a, const std::vector<TreeEntry>& entries) {
         auto& s = stmt(
@@ -808,9 +836,10 @@ private:
                       "ctime_sec, ctime_nsec, target) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
                       "?9, ?10)")
                       .reset();
-        if (id != 0) {
-            s.bind(1, static_cast<int64_t>(id));
-        }
+        // Taken even if the transaction rolls back: an id is never handed out twice.
+        const NodeId node = id != 0 ? id : nextNode_++;
+        nextNode_ = std::max(nextNode_, node + 1);
+        s.bind(1, static_cast<int64_t>(node));
         const timespec t = now();
         const timespec mtime = a.mtime.tv_sec == 0 && a.mtime.tv_nsec == 0 ? t : a.mtime;
         const timespec ctime = a.ctime.tv_sec == 0 && a.ctime.tv_nsec == 0 ? t : a.ctime;
@@ -824,7 +853,6 @@ private:
             .bind(9, static_cast<int64_t>(ctime.tv_nsec))
             .bind(10, std::string_view(a.symlinkTarget))
             .run();
-        const auto node = static_cast<NodeId>(sqlite3_last_insert_rowid(db_.get()));
         if (a.type == NodeType::File) {
             createContentFile(node);
         }
@@ -836,10 +864,14 @@ private:
 
     void createContentFile(NodeId node) {
         const auto folder = contentFolder(node);
-        std::error_code ec;
-        std::filesystem::create_directories(folder, ec);
         const auto path = contentPath(node);
-        UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+        const int flags = O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC;
+        UniqueFd fd(::open(path.c_str(), flags, 0600));
+        if (!fd && errno == ENOENT) {  // the first of its 256 ids: its folder is new
+            std::error_code ec;
+            std::filesystem::create_directories(folder, ec);
+            fd = UniqueFd(::open(path.c_str(), flags, 0600));
+        }
         if (!fd) {
             const int error = errno;
             throw OverlayError(error == ENOSPC ? ENOSPC : EIO,
@@ -991,6 +1023,7 @@ private:
     std::unique_ptr<sqlite3, DatabaseCloser> db_;
     mutable std::unordered_map<const char*, std::unique_ptr<Statement>> statements_;
     int depth_ = 0;                // transaction() nesting
+    NodeId nextNode_ = 0;          // the id the next new node gets (firstFreeNodeId)
     std::vector<NodeId> created_;  // content files created by the open transaction
     std::vector<NodeId> doomed_;   // content files to unlink once it commits
     std::set<std::filesystem::path> unsyncedFolders_;

@@ -15,6 +15,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <iomanip>
+#include <sstream>
 
 #include "WritableFixture.hpp"
 #include "common/UniqueFd.hpp"
@@ -400,13 +402,17 @@ const std::vector<XattrOperation>& xattrOperations() {
          }},
         {"carried by a rename",
          [](const Path& r) {
-             ::rename((r / "README.md").c_str(), (r / "READ.md").c_str());
+             if (::rename((r / "README.md").c_str(), (r / "READ.md").c_str()) != 0) {
+                 return outcomeOf(-1, nullptr);
+             }
              return listX(r / "READ.md") + "|" + getX(r / "README.md", "user.a");
          }},
         {"carried with a renamed base directory",
          [](const Path& r) {
              setX(r / "src/deep/er/leaf.txt", "user.leaf", "l");
-             ::rename((r / "src/deep").c_str(), (r / "moved").c_str());
+             if (::rename((r / "src/deep").c_str(), (r / "moved").c_str()) != 0) {
+                 return outcomeOf(-1, nullptr);
+             }
              return getX(r / "moved/er/leaf.txt", "user.leaf");
          }},
         {"swapped by RENAME_EXCHANGE",
@@ -418,7 +424,9 @@ const std::vector<XattrOperation>& xattrOperations() {
         {"dropped with a replaced target",
          [](const Path& r) {
              writeFile(r / "plain.txt", "p\n");
-             ::rename((r / "plain.txt").c_str(), (r / "fresh.txt").c_str());
+             if (::rename((r / "plain.txt").c_str(), (r / "fresh.txt").c_str()) != 0) {
+                 return outcomeOf(-1, nullptr);
+             }
              return listX(r / "fresh.txt");
          }},
         {"dropped by unlink",
@@ -551,6 +559,8 @@ int asOrdinaryUser(const std::function<int()>& fn) {
     return WEXITSTATUS(status);
 }
 
+constexpr uid_t kUnchanged = static_cast<uid_t>(-1);  // chown's "leave this id as it is"
+
 int writeOneByte(int fd) {
     return ::pwrite(fd, "x", 1, 0) == 1 ? 0 : errno;
 }
@@ -609,6 +619,55 @@ const std::vector<SetIdCase>& setIdCases() {
          [](const Path& f) {
              return errnoOf([&] { return ::chown(f.c_str(), static_cast<uid_t>(-1), 1); });
          }},
+        // chown(-1, -1) changes no id, yet native clears the bits as any chown does; the kernel
+        // sends FUSE a setattr without uid or gid (docs/overlay.md).
+        {"setuid and setgid, chown(-1, -1) by root", 06755,
+         [](const Path& f) {
+             return errnoOf([&] { return ::chown(f.c_str(), kUnchanged, kUnchanged); });
+         }},
+        {"setgid with group-exec, lchown(-1, -1) by root", 02775,
+         [](const Path& f) {
+             return errnoOf([&] { return ::lchown(f.c_str(), kUnchanged, kUnchanged); });
+         }},
+        {"setgid without group-exec, fchown(-1, -1) by root", 02765,
+         [](const Path& f) {
+             UniqueFd fd(::open(f.c_str(), O_RDONLY | O_CLOEXEC));
+             return !fd ? errno
+                        : errnoOf([&] { return ::fchown(fd.get(), kUnchanged, kUnchanged); });
+         }},
+        {"setuid and setgid, fchownat(AT_EMPTY_PATH, -1, -1) by root", 06775,
+         [](const Path& f) {
+             UniqueFd fd(::open(f.c_str(), O_PATH | O_CLOEXEC));
+             return !fd ? errno : errnoOf([&] {
+                 return ::fchownat(fd.get(), "", kUnchanged, kUnchanged, AT_EMPTY_PATH);
+             });
+         }},
+        {"setuid, chown(-1, -1) by a user who does not own it", 04777,
+         [](const Path& f) {
+             return asOrdinaryUser([&] {
+                 return errnoOf([&] { return ::chown(f.c_str(), kUnchanged, kUnchanged); });
+             });
+         }},
+        {"setuid and setgid, chown(-1, -1) by its owner, a user", 06775,
+         [](const Path& f) {
+             // Given to the user first; a chown clears the bits, so root sets them again.
+             if (::chown(f.c_str(), kOrdinaryUser, kOrdinaryUser) != 0 ||
+                 ::chmod(f.c_str(), 06775) != 0) {
+                 return errno;
+             }
+             return asOrdinaryUser([&] {
+                 return errnoOf([&] { return ::chown(f.c_str(), kUnchanged, kUnchanged); });
+             });
+         }},
+        {"setgid without group-exec, chown(-1, -1) by its owner, a user", 02765,
+         [](const Path& f) {
+             if (::chown(f.c_str(), kOrdinaryUser, 0) != 0 || ::chmod(f.c_str(), 02765) != 0) {
+                 return errno;
+             }
+             return asOrdinaryUser([&] {
+                 return errnoOf([&] { return ::chown(f.c_str(), kUnchanged, kUnchanged); });
+             });
+         }},
         {"setuid set while open, then written by a user through that handle", 0777,
          [](const Path& f) {
              UniqueFd fd(::open(f.c_str(), O_RDWR | O_CLOEXEC));
@@ -652,9 +711,9 @@ std::vector<std::string> setIdOutcomes(const Path& root) {
         } else if (::stat(file.c_str(), &st) != 0) {
             outcome += ": stat errno " + std::to_string(errno);
         } else {
-            char octal[16];
-            std::snprintf(octal, sizeof octal, "%04o", st.st_mode & 07777);
-            outcome += ": " + std::string(octal);
+            std::ostringstream octal;  // as `%04o`: the bits in four octal digits
+            octal << std::oct << std::setw(4) << std::setfill('0') << (st.st_mode & 07777);
+            outcome += ": " + octal.str();
         }
         outcomes.push_back(outcome);
     }

@@ -533,5 +533,52 @@ TEST_F(OverlayStoreTest, XattrsRollBackWithTheirTransaction) {
     EXPECT_FALSE(overlay_->xattr(kRootNode, "a.txt", "user.k"));
 }
 
+// Ids come from the store's own counter (nodes has no AUTOINCREMENT): the id of the newest node
+// comes back neither after its deletion nor after a rolled-back create, while the kernel may
+// still hold an inode naming it.
+TEST_F(OverlayStoreTest, NodeIdsNeverRepeatWithinASession) {
+    makeFile(kRootNode, "keep", "k");
+    const NodeId newest = makeFile(kRootNode, "gone", "g");
+    ASSERT_TRUE(overlay_->remove(kRootNode, "gone"));
+    EXPECT_GT(makeFile(kRootNode, "next", "n"), newest);
+    NodeId rolledBack = 0;
+    EXPECT_THROW(overlay_->transaction([&] {
+        rolledBack = overlay_->createNode(NodeAttributes{});
+        throw OverlayError(EIO, "abort");
+    }),
+                 OverlayError);
+    EXPECT_GT(makeFile(kRootNode, "after", "a"), rolledBack);
+}
+
+// An overlay made while nodes.id had AUTOINCREMENT keeps opening, and its ids go on above every
+// id it ever gave (sqlite_sequence), not only above those still in use.
+TEST_F(OverlayStoreTest, OverlaysWithAutoincrementIdsKeepOpening) {
+    overlay_.reset();
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir_ / "overlay.db").c_str(), &db), SQLITE_OK);
+    ASSERT_EQ(sqlite3_exec(db,
+                           "CREATE TABLE nodes (id INTEGER PRIMARY KEY AUTOINCREMENT, "
+                           "type INTEGER NOT NULL, permissions INTEGER NOT NULL, "
+                           "uid INTEGER NOT NULL, gid INTEGER NOT NULL, "
+                           "mtime_sec INTEGER NOT NULL, mtime_nsec INTEGER NOT NULL, "
+                           "ctime_sec INTEGER NOT NULL, ctime_nsec INTEGER NOT NULL, target BLOB);"
+                           "INSERT INTO nodes VALUES (1, 0, 493, 0, 0, 1, 0, 1, 0, NULL);"
+                           "INSERT INTO nodes VALUES (40, 1, 420, 0, 0, 1, 0, 1, 0, NULL);"
+                           "DELETE FROM nodes WHERE id = 40;",
+                           nullptr, nullptr, nullptr),
+              SQLITE_OK);
+    sqlite3_close(db);
+
+    overlay_ = OverlayStore::open(dir_);
+    ASSERT_FALSE(overlay_->empty());
+    const NodeId f = makeFile(kRootNode, "f", "x");
+    EXPECT_GT(f, 40U);
+    reopen();
+    EXPECT_EQ(readAll(overlay_->contentPath(overlay_->find(kRootNode, "f")->node)), "x");
+    EXPECT_GT(makeFile(kRootNode, "g", "y"), f);
+}
+
 }  // namespace
 }  // namespace megafuse::overlay
