@@ -102,6 +102,12 @@ std::vector<std::string> changedGlobalKeys(const GlobalSettings& before,
     compare("xattr_entry_max", before.xattrEntryMax, after.xattrEntryMax);
     compare("changes_hash_cache_entries", before.changesHashCacheEntries,
             after.changesHashCacheEntries);
+    compare("git_pack_files_max", before.gitPackFilesMax, after.gitPackFilesMax);
+    compare("git_mapped_pack_max", before.gitMappedPackMax, after.gitMappedPackMax);
+    compare("git_object_cache_size", before.gitObjectCacheBytes, after.gitObjectCacheBytes);
+    compare("repository_recycle_after_fetches", before.repositoryRecycleAfterFetches,
+            after.repositoryRecycleAfterFetches);
+    compare("repository_max_packs", before.repositoryMaxPacks, after.repositoryMaxPacks);
     compare("author", before.author, after.author);
     return keys;
 }

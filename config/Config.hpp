@@ -74,6 +74,23 @@ inline constexpr uint64_t kMaxXattrEntryMax = 16ULL << 20U;
 // none (every `megactl changes` hashes every modified file); 1Mi entries is ~128MiB.
 inline constexpr size_t kMinChangesHashCacheEntries = 0;
 inline constexpr size_t kMaxChangesHashCacheEntries = 1ULL << 20U;
+// libgit2's process-wide limits (store::StoreOptions, daemon/store/Libgit2.cpp). Pack files open
+// at once: libgit2 closes the least recently used beyond it, so 1 works (slowly); past 10,000 the
+// daemon nears its 20,000 open-file limit.
+inline constexpr size_t kMinGitPackFilesMax = 1;
+inline constexpr size_t kMaxGitPackFilesMax = 10'000;
+// Bytes of packs mmap'ed at once: libgit2 maps 32MiB windows and unmaps the least recently used
+// beyond the cap; 64GiB is past libgit2's own default (8GiB on 64-bit).
+inline constexpr uint64_t kMinGitMappedPackMax = 1ULL << 20U;
+inline constexpr uint64_t kMaxGitMappedPackMax = 64ULL << 30U;
+// libgit2's parsed-object cache: 0 keeps (nearly) nothing, the TreeCache has the trees anyway.
+inline constexpr uint64_t kMinGitObjectCacheBytes = 0;
+inline constexpr uint64_t kMaxGitObjectCacheBytes = 4ULL << 30U;
+// Fetch rounds after which a source's libgit2 handles are reopened (RepositoryPool): 0 = never.
+inline constexpr uint64_t kMinRepositoryRecycleAfterFetches = 0;
+inline constexpr uint64_t kMaxRepositoryRecycleAfterFetches = 1'000'000;
+inline constexpr uint64_t kMinRepositoryMaxPacks = 0;  // 0 = never consolidate
+inline constexpr uint64_t kMaxRepositoryMaxPacks = 100'000;
 
 // Commit author for writable mounts; when absent the overlay asks git config.
 struct Author {
@@ -109,6 +126,11 @@ struct GlobalSettings {
     uint64_t xattrNamesMax = 64ULL << 10U;         // xattr_names_max
     uint64_t xattrEntryMax = 256ULL << 10U;        // xattr_entry_max
     size_t changesHashCacheEntries = 65536;        // changes_hash_cache_entries
+    size_t gitPackFilesMax = 128;                  // git_pack_files_max
+    uint64_t gitMappedPackMax = 64ULL << 20U;      // git_mapped_pack_max
+    uint64_t gitObjectCacheBytes = 16ULL << 20U;   // git_object_cache_size
+    uint64_t repositoryRecycleAfterFetches = 32;   // repository_recycle_after_fetches
+    uint64_t repositoryMaxPacks = 50;              // repository_max_packs
     std::optional<Author> author;                  // author
 
     bool operator==(const GlobalSettings&) const = default;

@@ -35,7 +35,7 @@ constexpr std::string_view kBuiltinName = "<built-in default>";
 
 // Keys of the two big sections, for the hint when a key is written in the other one. The field
 // tables below are the schema; parseGlobal/parseMount assert that these lists match them.
-constexpr std::array<std::string_view, 25> kGlobalKeys = {"cache_dir",
+constexpr std::array<std::string_view, 30> kGlobalKeys = {"cache_dir",
                                                           "state_dir",
                                                           "log_level",
                                                           "content_cache_size",
@@ -58,6 +58,11 @@ constexpr std::array<std::string_view, 25> kGlobalKeys = {"cache_dir",
                                                           "xattr_names_max",
                                                           "xattr_entry_max",
                                                           "changes_hash_cache_entries",
+                                                          "git_pack_files_max",
+                                                          "git_mapped_pack_max",
+                                                          "git_object_cache_size",
+                                                          "repository_recycle_after_fetches",
+                                                          "repository_max_packs",
                                                           "author",
                                                           "mounts"};
 constexpr std::array<std::string_view, 10> kMountKeys = {
@@ -818,6 +823,37 @@ private:
                  if (auto n = integer(v, k, at, kMinChangesHashCacheEntries,
                                       kMaxChangesHashCacheEntries)) {
                      g.changesHashCacheEntries = *n;
+                 }
+             }},
+            {"git_pack_files_max", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto n = integer(v, k, at, kMinGitPackFilesMax, kMaxGitPackFilesMax)) {
+                     g.gitPackFilesMax = *n;
+                 }
+             }},
+            {"git_mapped_pack_max", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto b = size(v, k, at, kMinGitMappedPackMax, kMaxGitMappedPackMax)) {
+                     g.gitMappedPackMax = *b;
+                 }
+             }},
+            {"git_object_cache_size", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto b = size(v, k, at, kMinGitObjectCacheBytes, kMaxGitObjectCacheBytes)) {
+                     g.gitObjectCacheBytes = *b;
+                 }
+             }},
+            {"repository_recycle_after_fetches", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto n = integer(v, k, at, kMinRepositoryRecycleAfterFetches,
+                                      kMaxRepositoryRecycleAfterFetches)) {
+                     g.repositoryRecycleAfterFetches = *n;
+                 }
+             }},
+            {"repository_max_packs", false,
+             [&](const YAML::Node& v, const std::string& k, Where at) {
+                 if (auto n = integer(v, k, at, kMinRepositoryMaxPacks, kMaxRepositoryMaxPacks)) {
+                     g.repositoryMaxPacks = *n;
                  }
              }},
             {"author", false,

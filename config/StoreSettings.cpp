@@ -11,6 +11,11 @@ store::StoreOptions toStoreOptions(const GlobalSettings& global) {
     options.fetchTimeout = global.fetchTimeout;
     options.fetchBatchMaxObjects = global.fetchBatchMax;
     options.fetchConcurrency = global.fetchConcurrency;
+    options.recycleAfterFetches = global.repositoryRecycleAfterFetches;
+    options.maxPacks = global.repositoryMaxPacks;
+    options.gitPackFilesMax = global.gitPackFilesMax;
+    options.gitMappedPackMax = global.gitMappedPackMax;
+    options.gitObjectCacheBytes = global.gitObjectCacheBytes;
     return options;
 }
 

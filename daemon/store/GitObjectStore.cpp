@@ -44,7 +44,8 @@ GitObjectStore::GitObjectStore(const SourceSpec& source, StoreOptions options,
     ensureLibgit2();
     if (source_.kind == SourceSpec::Kind::LocalRepository) {
         repoPath_ = source_.location;
-        pool_ = std::make_unique<RepositoryPool>(repoPath_, options_.repositoryHandles);
+        pool_ = std::make_unique<RepositoryPool>(repoPath_, options_.repositoryHandles,
+                                                 options_.recycleAfterFetches);
         return;
     }
     // A clone made here and now holds the server's refs as of now: the first resolve need not
@@ -54,7 +55,15 @@ GitObjectStore::GitObjectStore(const SourceSpec& source, StoreOptions options,
         !std::filesystem::exists(partialClonePath(options_.cacheDir, source_.location), ec);
     repoPath_ = ensurePartialClone(options_.cacheDir, source_.location, options_.cloneTimeout,
                                    cloneProgress);
-    pool_ = std::make_unique<RepositoryPool>(repoPath_, options_.repositoryHandles);
+    pool_ = std::make_unique<RepositoryPool>(repoPath_, options_.repositoryHandles,
+                                             options_.recycleAfterFetches);
+    PackConsolidator::Options packOptions;
+    packOptions.repository = repoPath_;
+    packOptions.sourceName = displayName_;
+    packOptions.maxPacks = options_.maxPacks;
+    // A repack rewrites what the clone holds, like the local half of a first clone.
+    packOptions.timeout = options_.cloneTimeout;
+    consolidator_ = std::make_unique<PackConsolidator>(packOptions, [this] { pool_->reopen(); });
     BlobFetcher::Options fetchOptions;
     fetchOptions.repository = repoPath_;
     fetchOptions.sourceName = displayName_;
@@ -63,10 +72,27 @@ GitObjectStore::GitObjectStore(const SourceSpec& source, StoreOptions options,
     fetchOptions.concurrency = options_.fetchConcurrency;
     fetcher_ = std::make_unique<BlobFetcher>(
         fetchOptions, [this](const ObjectId& id) { return localObjectSize(id); },
-        [this] { pool_->objectsChanged(); });
+        [this] { objectsFetched(); });
 }
 
 GitObjectStore::~GitObjectStore() = default;
+
+void GitObjectStore::objectsFetched() {
+    pool_->objectsChanged();
+    if (consolidator_) {
+        consolidator_->packAdded();
+    }
+}
+
+void GitObjectStore::waitForPackConsolidation() {
+    if (consolidator_) {
+        consolidator_->waitUntilIdle();
+    }
+}
+
+uint64_t GitObjectStore::packConsolidations() const {
+    return consolidator_ ? consolidator_->counters().consolidations : 0;
+}
 
 std::string GitObjectStore::describe() const {
     if (isRemote()) {
@@ -362,7 +388,7 @@ ObjectId GitObjectStore::resolveCommit(const std::string& revision) {
     if (isRemote() && !refsJustFetched_.exchange(false)) {
         try {
             fetchRefs(repoPath_, options_.fetchTimeout);
-            pool_->objectsChanged();
+            objectsFetched();
         } catch (const StoreError& e) {
             spdlog::warn("{}: cannot refresh refs, resolving '{}' with the refs cached locally: {}",
                          displayName_, revision, e.what());
@@ -374,7 +400,7 @@ ObjectId GitObjectStore::resolveCommit(const std::string& revision) {
     if (isRemote() && fullId) {
         try {
             fetchCommitById(repoPath_, *fullId, options_.fetchTimeout);
-            pool_->objectsChanged();
+            objectsFetched();
         } catch (const StoreError& e) {
             spdlog::warn("{}: {}", displayName_, e.what());
         }

@@ -2,7 +2,8 @@
 // place, or a remote source through its bare partial clone, missing blobs fetched by BlobFetcher.
 //
 // Threads: any thread may call any method. libgit2 handles come from a RepositoryPool and are
-// held only for local reads; network waits happen with no handle held.
+// held only for local reads; network waits happen with no handle held. A remote source's
+// fetcher runs its rounds on threads of its own, and its PackConsolidator repacks on another.
 #pragma once
 
 #include <atomic>
@@ -14,6 +15,7 @@
 #include "store/BlobFetcher.hpp"
 #include "store/ContentCache.hpp"
 #include "store/ObjectStore.hpp"
+#include "store/PackConsolidator.hpp"
 #include "store/PartialClone.hpp"
 #include "store/RepositoryPool.hpp"
 #include "store/TreeCache.hpp"
@@ -56,6 +58,11 @@ public:
     // The repository libgit2 reads: the source itself, or the partial clone.
     [[nodiscard]] const std::filesystem::path& repositoryPath() const { return repoPath_; }
 
+    // Returns once no pack consolidation is due or running (tests; at once for a local source).
+    void waitForPackConsolidation();
+    // Repacks of the partial clone so far (tests; 0 for a local source).
+    [[nodiscard]] uint64_t packConsolidations() const;
+
 private:
     [[nodiscard]] bool isRemote() const { return fetcher_ != nullptr; }
     // Size and type of an object in the local object database (never fetches); nullopt when it
@@ -91,6 +98,8 @@ private:
     // the failed read is worth retrying; false when the clone is fine or could not be healed.
     bool healClone(uint64_t healsSeen);
     bool contentMatches(int fd, const ObjectId& id);
+    // A fetch may have added a pack: handles refresh, and the pack count is kept bounded.
+    void objectsFetched();
 
     const SourceSpec source_;
     const StoreOptions options_;
@@ -99,6 +108,9 @@ private:
     const std::shared_ptr<TreeCache> trees_;
     std::filesystem::path repoPath_;
     std::unique_ptr<RepositoryPool> pool_;
+    // Remote sources only; destroyed after fetcher_ (whose rounds report packs to it) and
+    // before pool_ (which it reopens after a repack).
+    std::unique_ptr<PackConsolidator> consolidator_;
     std::unique_ptr<BlobFetcher> fetcher_;  // remote sources only; destroyed before pool_
 
     // Serializes healing within the store (the clone's FileLock serializes it between

@@ -8,22 +8,29 @@
 namespace megafuse::store {
 
 namespace {
-// libgit2 keeps one fd per open pack file, shared by every handle of the process; each fetch
-// round adds a pack. This cap keeps the daemon far from the 20,000 open-file limit.
-constexpr size_t kMaxOpenPackFiles = 128;
 // libgit2 reads packs through mmap'ed windows (1 GiB each, up to 8 GiB mapped by default), and
 // every page it touched counts in the daemon's RSS until the window is unmapped. Smaller windows
 // under a cap keep reading every file of a large repository within the daemon's memory budget.
 constexpr size_t kPackWindowBytes = 32U << 20U;
-// Proposed config key: pack_mapped_limit. The mapped pages are file-backed but still count in
-// VmRSS; 64 MiB leaves room under the 200 MB budget (issue 2) for the heap and libraries.
-constexpr size_t kMaxMappedPackBytes = 64U << 20U;
-// libgit2's object cache (parsed commits and trees of at most 4 KiB each) holds up to 256 MiB by
-// default, counted over every handle of the process; each pooled handle keeps its own copy of
-// the same objects. Our TreeCache already keeps the parsed trees the filesystem reads, so this
-// cache only spares re-parsing of commits and path walks. Proposed config key:
-// object_cache_size.
-constexpr ssize_t kObjectCacheBytes = 16 << 20;
+
+// The limits' defaults (StoreOptions) and why:
+// - gitPackFilesMax (git_pack_files_max, 128): libgit2 keeps one fd per open pack file, shared by
+//   every handle of the process; each fetch round adds a pack. 128 keeps the daemon far from the
+//   20,000 open-file limit.
+// - gitMappedPackMax (git_mapped_pack_max, 64 MiB): the cap on mmap'ed windows. The mapped pages
+//   are file-backed but still count in VmRSS; 64 MiB leaves room under the 200 MB budget
+//   (issue 2) for the heap and libraries.
+// - gitObjectCacheBytes (git_object_cache_size, 16 MiB): libgit2's object cache (parsed commits
+//   and trees of at most 4 KiB each) holds up to 256 MiB by default, counted over every handle
+//   of the process; each pooled handle keeps its own copy of the same objects. Our TreeCache
+//   already keeps the parsed trees the filesystem reads, so this cache only spares re-parsing of
+//   commits and path walks.
+void setLimits(const StoreOptions& options) {
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, options.gitPackFilesMax);
+    git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT,
+                     static_cast<size_t>(options.gitMappedPackMax));
+    git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, static_cast<ssize_t>(options.gitObjectCacheBytes));
+}
 }  // namespace
 
 void ensureLibgit2() {
@@ -36,11 +43,14 @@ void ensureLibgit2() {
         const char* extensions[] = {"partialclone", "worktreeconfig", "preciousobjects"};
         git_libgit2_opts(GIT_OPT_SET_EXTENSIONS, extensions,
                          sizeof extensions / sizeof *extensions);
-        git_libgit2_opts(GIT_OPT_SET_MWINDOW_FILE_LIMIT, kMaxOpenPackFiles);
         git_libgit2_opts(GIT_OPT_SET_MWINDOW_SIZE, kPackWindowBytes);
-        git_libgit2_opts(GIT_OPT_SET_MWINDOW_MAPPED_LIMIT, kMaxMappedPackBytes);
-        git_libgit2_opts(GIT_OPT_SET_CACHE_MAX_SIZE, kObjectCacheBytes);
+        setLimits(StoreOptions{});
     });
+}
+
+void applyLibgit2Limits(const StoreOptions& options) {
+    ensureLibgit2();
+    setLimits(options);
 }
 
 std::string gitErrorText(const std::string& what) {

@@ -8,12 +8,18 @@
 #include <string>
 
 #include "store/ObjectId.hpp"
+#include "store/ObjectStore.hpp"
 
 namespace megafuse::store {
 
 // Initializes libgit2 once per process (idempotent, thread-safe): allows the partialclone
 // extension (libgit2 refuses such repositories otherwise) and bounds open pack files.
 void ensureLibgit2();
+
+// Sets libgit2's process-wide limits (open pack files, mmap'ed pack bytes, object cache) from
+// options, after ensureLibgit2(). The StoreRegistry calls it when made: once, at the daemon's
+// start, so a reload cannot change them (docs/config.md).
+void applyLibgit2Limits(const StoreOptions& options);
 
 // "what failed: libgit2's last error message" for exceptions and logs.
 std::string gitErrorText(const std::string& what);

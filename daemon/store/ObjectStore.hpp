@@ -24,6 +24,23 @@
 
 namespace megafuse::store {
 
+// Every fetch round leaves one pack file in a source's partial clone, which runs no git
+// maintenance of its own; each pack costs libgit2 an index map and per-pack structures, and an
+// object lookup that misses scans every pack's index. When a clone holds more packs than this
+// after a round, PackConsolidator repacks them into one in the background (git's own
+// gc.autoPackLimit is 50 too). 0 = never. YAML key: repository_max_packs.
+inline constexpr size_t kMaxPacksPerClone = 50;
+
+// libgit2 keeps, per pack file, a cache of inflated delta bases (up to 16 MiB each, fixed at
+// libgit2's build) for as long as any handle of the process has that pack open. A partial clone
+// gains a pack with every fetch round, so the caches of packs nobody reads any more add up
+// (reading the linux corpus: ~100 KiB per pack, a pack per ~70 files, 40 MiB at a third of it).
+// After this many fetch rounds (RepositoryPool::objectsChanged) a source's pool closes all its
+// handles and opens fresh ones, which frees those caches with the packs; the bound is then this
+// many packs' caches plus those of the packs read since. 0 = never. YAML:
+// repository_recycle_after_fetches.
+inline constexpr uint64_t kRecycleAfterObjectChanges = 32;
+
 // Bounds and knobs; every one is a YAML setting (config reference in docs/config.md).
 struct StoreOptions {
     std::filesystem::path cacheDir;                   // partial clones + content cache live here
@@ -35,6 +52,14 @@ struct StoreOptions {
     std::chrono::milliseconds cloneTimeout{600'000};  // first clone of a source, at most
     size_t repositoryHandles = 4;                     // libgit2 handles per source (readers
                                                       // beyond this wait for a free one)
+    size_t maxPacks = kMaxPacksPerClone;              // packs per partial clone before
+                                                      // they are consolidated into one
+    uint64_t recycleAfterFetches = kRecycleAfterObjectChanges;  // see there
+    // libgit2's limits are process-wide: applied by the StoreRegistry when it is made (once, at
+    // the daemon's start); why each default, in Libgit2.cpp.
+    size_t gitPackFilesMax = 128;                 // pack files open at once
+    uint64_t gitMappedPackMax = 64ULL << 20U;     // bytes of packs mmap'ed at once
+    uint64_t gitObjectCacheBytes = 16ULL << 20U;  // libgit2's parsed commits and trees
 };
 
 // Counters for status/stats; monotonic since the store was opened.

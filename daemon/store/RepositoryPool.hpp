@@ -11,22 +11,14 @@
 #include <vector>
 
 #include "store/Libgit2.hpp"
+#include "store/ObjectStore.hpp"
 
 namespace megafuse::store {
-
-// libgit2 keeps, per pack file, a cache of inflated delta bases (up to 16 MiB each, fixed at
-// libgit2's build) for as long as any handle of the process has that pack open. A partial clone
-// gains a pack with every fetch round, so the caches of packs nobody reads any more add up
-// (reading the linux corpus: ~100 KiB per pack, a pack per ~70 files, 40 MiB at a third of it).
-// After this many objectsChanged() calls the pool closes all its handles and opens fresh ones,
-// which frees those caches with the packs; the bound is then this many packs' caches plus those
-// of the packs read since. 0 = never. Proposed config key: repository_recycle_fetches.
-inline constexpr uint64_t kRecycleAfterObjectChanges = 32;
 
 class RepositoryPool {
 public:
     // maxHandles >= 1. Opens the first handle at once so a broken repository fails here.
-    // recycleAfterChanges: see kRecycleAfterObjectChanges.
+    // recycleAfterChanges: see kRecycleAfterObjectChanges (ObjectStore.hpp).
     RepositoryPool(std::filesystem::path repository, size_t maxHandles,
                    uint64_t recycleAfterChanges = kRecycleAfterObjectChanges);
     RepositoryPool(const RepositoryPool&) = delete;

@@ -6,6 +6,7 @@
 #include "common/Paths.hpp"
 #include "store/ContentCache.hpp"
 #include "store/GitObjectStore.hpp"
+#include "store/Libgit2.hpp"
 #include "store/MegaObjectStore.hpp"
 #include "store/ObjectStore.hpp"
 #include "store/TreeCache.hpp"
@@ -34,6 +35,7 @@ StoreRegistry::StoreRegistry(StoreOptions options) : impl_(std::make_unique<Impl
         options.cacheDir = defaultCacheDir();
     }
     impl_->options = std::move(options);
+    applyLibgit2Limits(impl_->options);
     impl_->contentCache = std::make_shared<ContentCache>(impl_->options.cacheDir / "blobs",
                                                          impl_->options.contentCacheBytes);
     impl_->trees = std::make_shared<TreeCache>(impl_->options.treeCacheBytes);

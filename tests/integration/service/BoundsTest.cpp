@@ -168,17 +168,78 @@ TEST_F(BoundsTest, PrefetchAndXattrBoundsReachTheirMounts) {
     EXPECT_GE(stored, 20);
 }
 
+// prefetch_window 0: a lookup right after a listing batches like any other (here one blob, by
+// prefetch_directory_max_blobs); with the default 10s window the listing's batch (up to 4096)
+// would bring the directory's two missing blobs.
+TEST_F(BoundsTest, PrefetchWindowZeroNeverBatchesAListing) {
+    fs::create_directories(mountpointOf("listed"));
+    std::ostringstream text;
+    text << "cache_dir: \"" << (*temp_ / "cache").string() << "\"\n"
+         << "state_dir: \"" << (*temp_ / "state").string() << "\"\n"
+         << "prefetch_window: 0\n"
+         << "prefetch_directory_max_blobs: 1\n"
+         << "mounts:\n"
+         << "  - name: listed\n"
+         << "    source: \"" << gitUrl() << "\"\n"
+         << "    revision: main\n"
+         << "    mountpoint: \"" << mountpointOf("listed").string() << "\"\n";
+    writeRawConfig(text.str());
+    startDaemon();
+    ASSERT_EQ(stateOf("listed"), "mounted") << daemonLog();
+    std::vector<std::string> names;
+    for (const auto& entry : fs::directory_iterator(mountpointOf("listed") / "dir")) {
+        names.push_back(entry.path().filename().string());
+    }
+    EXPECT_EQ(names.size(), 2U);
+    struct stat st {};
+    ASSERT_EQ(::stat((mountpointOf("listed") / "dir" / "a.txt").c_str(), &st), 0)
+        << std::strerror(errno);
+    EXPECT_EQ(st.st_size, 7);
+    EXPECT_EQ(mountClient("listed")->ObjectsFetched(), 1U) << daemonLog();
+}
+
+// xattr_entry_max bounds the names and values of one file together: two values of 3000 bytes do
+// not fit in 4KiB (ENOSPC), as they would in the default 256KiB; another file has its own room.
+TEST_F(BoundsTest, XattrEntryMaxBoundsOneFilesAttributes) {
+    fs::create_directories(mountpointOf("w"));
+    std::ostringstream text;
+    text << "cache_dir: \"" << (*temp_ / "cache").string() << "\"\n"
+         << "state_dir: \"" << (*temp_ / "state").string() << "\"\n"
+         << "xattr_entry_max: 4KiB\n"
+         << "mounts:\n"
+         << "  - name: w\n"
+         << "    source: \"" << repoDir().string() << "\"\n"
+         << "    mountpoint: \"" << mountpointOf("w").string() << "\"\n"
+         << "    writable: true\n";
+    writeRawConfig(text.str());
+    startDaemon();
+    ASSERT_EQ(stateOf("w"), "mounted") << daemonLog();
+    const std::string value(3000, 'v');
+    const std::string file = (mountpointOf("w") / "hello.txt").string();
+    EXPECT_EQ(::setxattr(file.c_str(), "user.a", value.data(), value.size(), 0), 0)
+        << std::strerror(errno);
+    errno = 0;
+    EXPECT_EQ(::setxattr(file.c_str(), "user.b", value.data(), value.size(), 0), -1);
+    EXPECT_EQ(errno, ENOSPC) << std::strerror(errno);
+    const std::string other = (mountpointOf("w") / "dir" / "a.txt").string();
+    EXPECT_EQ(::setxattr(other.c_str(), "user.b", value.data(), value.size(), 0), 0)
+        << std::strerror(errno);
+}
+
 TEST_F(BoundsTest, ReloadNamesTheSettingsThatWaitForARestart) {
     writeConfig({{"alpha", repoDir().string()}});
     startDaemon();
     EXPECT_TRUE(manager().RestartPending().empty());
 
-    writeConfigWith({{"alpha", repoDir().string()}}, "max_mounts: 3\nworker_threads: 2\n");
+    // libgit2's limits are process-wide, set once at the start: a restart too.
+    writeConfigWith({{"alpha", repoDir().string()}},
+                    "max_mounts: 3\nworker_threads: 2\ngit_pack_files_max: 64\n");
     manager().Reload();
     EXPECT_EQ(manager().RestartPending(),
-              (std::vector<std::string>{"worker_threads", "max_mounts"}));
-    EXPECT_NE(wholeLog().find("reload: worker_threads, max_mounts changed; the running daemon "
-                              "keeps the values it started with until it is restarted"),
+              (std::vector<std::string>{"worker_threads", "max_mounts", "git_pack_files_max"}));
+    EXPECT_NE(wholeLog().find("reload: worker_threads, max_mounts, git_pack_files_max changed; "
+                              "the running daemon keeps the values it started with until it is "
+                              "restarted"),
               std::string::npos)
         << daemonLog();
     // Still the values it started with: a third and a fourth ad-hoc mount fit under 256.

@@ -105,12 +105,16 @@ TEST_F(DiffTest, ChangedGlobalKeysAreNamedInSchemaOrder) {
         "changes_hash_cache_entries: 7\n"
         "xattr_value_max: 1KiB\n"
         "prefetch_window: 1s\n"
+        "repository_recycle_after_fetches: 4\n"
+        "repository_max_packs: 5\n"
+        "git_object_cache_size: 1MiB\n"
         "author: {name: A, email: a@b}\n");
     EXPECT_EQ(changedGlobalKeys(Config{}.global, after.global),
-              (std::vector<std::string>{"log_level", "worker_threads", "max_mounts",
-                                        "max_queued_operations", "max_diff_bytes", "push_timeout",
-                                        "prefetch_window", "xattr_value_max",
-                                        "changes_hash_cache_entries", "author"}));
+              (std::vector<std::string>{
+                  "log_level", "worker_threads", "max_mounts", "max_queued_operations",
+                  "max_diff_bytes", "push_timeout", "prefetch_window", "xattr_value_max",
+                  "changes_hash_cache_entries", "git_object_cache_size",
+                  "repository_recycle_after_fetches", "repository_max_packs", "author"}));
     EXPECT_EQ(changedGlobalKeys(Config{}.global,
                                 load("fetch_timeout: 5s\nfetch_concurrency: 3\n").global),
               (std::vector<std::string>{"fetch_timeout", "fetch_concurrency"}));

@@ -29,7 +29,7 @@ struct BadCase {
 };
 
 // Names the case in gtest's output instead of dumping its bytes (gtest looks for this name).
-// NOLINTNEXTLINE(readability-identifier-naming)
+// NOLINTNEXTLINE(readability-identifier-naming): GoogleTest's customization point.
 void PrintTo(const BadCase& c, std::ostream* os) {
     *os << c.name;
 }
@@ -43,563 +43,594 @@ std::vector<std::string> formatted(const ConfigError& error) {
 }
 
 const std::vector<BadCase>& badCases() {
-    static const std::vector<BadCase>
-        cases =
-            {
-                // YAML itself
-                {"SyntaxError",
-                 "a: [1\n"
-                 "b: 2\n",
-                 {"config.yaml:2:2: invalid YAML: end of sequence flow not found"}},
-                {"SyntaxErrorTabIndent",
-                 "author:\n"
-                 "\tname: x\n",
-                 {"config.yaml:2:6: invalid YAML: illegal map value (YAML does not allow tabs for "
-                  "indentation)"}},
-                {"TwoDocuments",
-                 "log_level: info\n"
-                 "---\n"
-                 "log_level: debug\n",
-                 {"config.yaml:3:1: expected one YAML document, found 2"}},
-                // yaml-cpp's LoadAll never returns on these (an empty document at the "," forever,
-                // gigabytes of nodes): ConfigLoaderFuzz's out-of-memory finding.
-                {"StrayCommaAtTopLevel", ",", {R"(config.yaml:1:1: invalid YAML: unexpected ",")"}},
-                {"StrayCommaAfterAList",
-                 "- a\n"
-                 "- b\n"
-                 ",\n",
-                 {R"(config.yaml:3:1: invalid YAML: unexpected ",")"}},
-                {"StrayCommaInTheSecondDocument",
-                 "log_level: info\n"
-                 "--- ,\n",
-                 {R"(config.yaml:2:5: invalid YAML: unexpected ",")"}},
-                // YAML is Unicode, and values end up in D-Bus strings, which must be UTF-8.
-                {"NotUtf8",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: /r\n"
-                 "    mountpoint: /mnt/\xc3\xa9t\xe9\n",
-                 {"config.yaml:4:24: invalid YAML: byte 0xe9 is not UTF-8 (save the file as "
-                  "UTF-8)"}},
-                {"NotUtf8Surrogate",
-                 "log_level: \xed\xa0\x80\n",
-                 {"config.yaml:1:12: invalid YAML: byte 0xed is not UTF-8 (save the file as "
-                  "UTF-8)"}},
-                {"TopLevelList",
-                 "- linux\n",
-                 {R"(config.yaml:1:1: the configuration must be a map of settings (got a list))"}},
-                {"TopLevelScalar",
-                 "hello\n",
-                 {R"(config.yaml:1:1: the configuration must be a map of settings (got "hello"))"}},
+    static const std::
+        vector<BadCase>
+            cases =
+                {
+                    // YAML itself
+                    {"SyntaxError",
+                     "a: [1\n"
+                     "b: 2\n",
+                     {"config.yaml:2:2: invalid YAML: end of sequence flow not found"}},
+                    {"SyntaxErrorTabIndent",
+                     "author:\n"
+                     "\tname: x\n",
+                     {"config.yaml:2:6: invalid YAML: illegal map value (YAML does not allow tabs "
+                      "for "
+                      "indentation)"}},
+                    {"TwoDocuments",
+                     "log_level: info\n"
+                     "---\n"
+                     "log_level: debug\n",
+                     {"config.yaml:3:1: expected one YAML document, found 2"}},
+                    // yaml-cpp's LoadAll never returns on these (an empty document at the ","
+                    // forever, gigabytes of nodes): ConfigLoaderFuzz's out-of-memory finding.
+                    {"StrayCommaAtTopLevel",
+                     ",",
+                     {R"(config.yaml:1:1: invalid YAML: unexpected ",")"}},
+                    {"StrayCommaAfterAList",
+                     "- a\n"
+                     "- b\n"
+                     ",\n",
+                     {R"(config.yaml:3:1: invalid YAML: unexpected ",")"}},
+                    {"StrayCommaInTheSecondDocument",
+                     "log_level: info\n"
+                     "--- ,\n",
+                     {R"(config.yaml:2:5: invalid YAML: unexpected ",")"}},
+                    // YAML is Unicode, and values end up in D-Bus strings, which must be UTF-8.
+                    {"NotUtf8",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: /r\n"
+                     "    mountpoint: /mnt/\xc3\xa9t\xe9\n",
+                     {"config.yaml:4:24: invalid YAML: byte 0xe9 is not UTF-8 (save the file as "
+                      "UTF-8)"}},
+                    {"NotUtf8Surrogate",
+                     "log_level: \xed\xa0\x80\n",
+                     {"config.yaml:1:12: invalid YAML: byte 0xed is not UTF-8 (save the file as "
+                      "UTF-8)"}},
+                    {"TopLevelList",
+                     "- linux\n",
+                     {R"(config.yaml:1:1: the configuration must be a map of settings (got a list))"}},
+                    {"TopLevelScalar",
+                     "hello\n",
+                     {R"(config.yaml:1:1: the configuration must be a map of settings (got "hello"))"}},
 
-                // keys
-                {"UnknownKeyNearMiss",
-                 "monuts: []\n",
-                 {R"(config.yaml:1:1: monuts: unknown key (did you mean "mounts"?))"}},
-                {"UnknownKeyDashForUnderscore",
-                 "cache-dir: /c\n",
-                 {R"(config.yaml:1:1: cache-dir: unknown key (did you mean "cache_dir"?))"}},
-                {"UnknownKeyListsKnownKeys",
-                 "colour: red\n",
-                 {"config.yaml:1:1: colour: unknown key (expected one of: cache_dir, state_dir, "
-                  "log_level, content_cache_size, tree_cache_size, fetch_timeout, "
-                  "fetch_concurrency, "
-                  "fetch_batch_max, attr_timeout, worker_threads, max_mounts, "
-                  "max_queued_operations, "
-                  "max_diff_bytes, push_timeout, prefetch_window, prefetch_listing_max_blobs, "
-                  "prefetch_directory_max_blobs, prefetch_remembered_directories, xattr_name_max, "
-                  "xattr_value_max, xattr_names_max, xattr_entry_max, changes_hash_cache_entries, "
-                  "author, mounts)"}},
-                {"MountKeyAtTopLevel",
-                 "writable: true\n",
-                 {R"(config.yaml:1:1: writable: unknown key; "writable" is a per-mount setting (put it in an entry of mounts))"}},
-                {"GlobalKeyInMount",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: /r\n"
-                 "    mountpoint: /m\n"
-                 "    content_cache_size: 1GiB\n",
-                 {R"(config.yaml:5:5: mounts[0].content_cache_size: unknown key; "content_cache_size" is a global setting and cannot be set per mount)"}},
-                {"SourceKeyInMount",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: /r\n"
-                 "    mountpoint: /m\n"
-                 "    token_file: /t\n",
-                 {R"(config.yaml:5:5: mounts[0].token_file: unknown key; "token_file" belongs in the source map (source: {mega: URL, path: /p, token_file: F}))"}},
-                {"UnknownMountKeyTransposed",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: /r\n"
-                 "    mountpoitn: /m\n",
-                 {R"(config.yaml:2:5: mounts[0].mountpoint: missing required key)",
-                  R"(config.yaml:4:5: mounts[0].mountpoitn: unknown key (did you mean "mountpoint"?))"}},
-                {"UnknownSourceKey",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: {meg: https://m}\n"
-                 "    mountpoint: /m\n",
-                 {R"(config.yaml:3:13: mounts[0].source.mega: missing required key)",
-                  R"(config.yaml:3:14: mounts[0].source.meg: unknown key (did you mean "mega"?))"}},
-                {"UnknownAuthorKey",
-                 "author: {name: A, mail: a@b}\n",
-                 {R"(config.yaml:1:9: author.email: missing required key)",
-                  R"(config.yaml:1:19: author.mail: unknown key (did you mean "email"?))"}},
-                {"DuplicateKey",
-                 "log_level: info\n"
-                 "fetch_timeout: 10s\n"
-                 "log_level: debug\n",
-                 {R"(config.yaml:3:1: log_level: duplicate key (first on line 1))"}},
-                {"DuplicateKeyInMount",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: /r\n"
-                 "    name: b\n"
-                 "    mountpoint: /m\n",
-                 {R"(config.yaml:4:5: mounts[0].name: duplicate key (first on line 2))"}},
-                {"NonStringKey",
-                 "? [a, b]\n"
-                 ": 1\n",
-                 {R"(config.yaml:1:3: keys must be strings (got a list))"}},
+                    // keys
+                    {"UnknownKeyNearMiss",
+                     "monuts: []\n",
+                     {R"(config.yaml:1:1: monuts: unknown key (did you mean "mounts"?))"}},
+                    {"UnknownKeyDashForUnderscore",
+                     "cache-dir: /c\n",
+                     {R"(config.yaml:1:1: cache-dir: unknown key (did you mean "cache_dir"?))"}},
+                    {"UnknownKeyListsKnownKeys",
+                     "colour: red\n",
+                     {"config.yaml:1:1: colour: unknown key (expected one of: cache_dir, "
+                      "state_dir, "
+                      "log_level, content_cache_size, tree_cache_size, fetch_timeout, "
+                      "fetch_concurrency, "
+                      "fetch_batch_max, attr_timeout, worker_threads, max_mounts, "
+                      "max_queued_operations, "
+                      "max_diff_bytes, push_timeout, prefetch_window, prefetch_listing_max_blobs, "
+                      "prefetch_directory_max_blobs, prefetch_remembered_directories, "
+                      "xattr_name_max, "
+                      "xattr_value_max, xattr_names_max, xattr_entry_max, "
+                      "changes_hash_cache_entries, "
+                      "git_pack_files_max, git_mapped_pack_max, git_object_cache_size, "
+                      "repository_recycle_after_fetches, repository_max_packs, author, mounts)"}},
+                    {"MountKeyAtTopLevel",
+                     "writable: true\n",
+                     {R"(config.yaml:1:1: writable: unknown key; "writable" is a per-mount setting (put it in an entry of mounts))"}},
+                    {"GlobalKeyInMount",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: /r\n"
+                     "    mountpoint: /m\n"
+                     "    content_cache_size: 1GiB\n",
+                     {R"(config.yaml:5:5: mounts[0].content_cache_size: unknown key; "content_cache_size" is a global setting and cannot be set per mount)"}},
+                    {"SourceKeyInMount",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: /r\n"
+                     "    mountpoint: /m\n"
+                     "    token_file: /t\n",
+                     {R"(config.yaml:5:5: mounts[0].token_file: unknown key; "token_file" belongs in the source map (source: {mega: URL, path: /p, token_file: F}))"}},
+                    {"UnknownMountKeyTransposed",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: /r\n"
+                     "    mountpoitn: /m\n",
+                     {R"(config.yaml:2:5: mounts[0].mountpoint: missing required key)",
+                      R"(config.yaml:4:5: mounts[0].mountpoitn: unknown key (did you mean "mountpoint"?))"}},
+                    {"UnknownSourceKey",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: {meg: https://m}\n"
+                     "    mountpoint: /m\n",
+                     {R"(config.yaml:3:13: mounts[0].source.mega: missing required key)",
+                      R"(config.yaml:3:14: mounts[0].source.meg: unknown key (did you mean "mega"?))"}},
+                    {"UnknownAuthorKey",
+                     "author: {name: A, mail: a@b}\n",
+                     {R"(config.yaml:1:9: author.email: missing required key)",
+                      R"(config.yaml:1:19: author.mail: unknown key (did you mean "email"?))"}},
+                    {"DuplicateKey",
+                     "log_level: info\n"
+                     "fetch_timeout: 10s\n"
+                     "log_level: debug\n",
+                     {R"(config.yaml:3:1: log_level: duplicate key (first on line 1))"}},
+                    {"DuplicateKeyInMount",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: /r\n"
+                     "    name: b\n"
+                     "    mountpoint: /m\n",
+                     {R"(config.yaml:4:5: mounts[0].name: duplicate key (first on line 2))"}},
+                    {"NonStringKey",
+                     "? [a, b]\n"
+                     ": 1\n",
+                     {R"(config.yaml:1:3: keys must be strings (got a list))"}},
 
-                // types
-                {"MountsNotAList",
-                 "mounts: {name: a}\n",
-                 {R"(config.yaml:1:9: mounts: must be a list of mounts (got a map))"}},
-                {"MountNotAMap",
-                 "mounts:\n  - linux\n",
-                 {R"(config.yaml:2:5: mounts[0]: must be a map with name, source and mountpoint (got "linux"))"}},
-                {"EmptyMountEntry",
-                 "mounts:\n"
-                 "  - {name: a, source: /r, mountpoint: /m}\n"
-                 "  -\n"
-                 "  - {name: b, source: /r, mountpoint: /n}\n",
-                 {R"(config.yaml:3:3: mounts[1]: must be a map with name, source and mountpoint (got nothing))"}},
-                {"AuthorNotAMap",
-                 "author: Ada\n",
-                 {R"(config.yaml:1:9: author: must be a map with name and email (got "Ada"))"}},
-                {"StringGotMap",
-                 "log_level: {level: info}\n",
-                 {R"(config.yaml:1:12: log_level: must be one of trace, debug, info, warn, error, off (got a map))"}},
-                {"SizeGotList",
-                 "tree_cache_size: [64MiB]\n",
-                 {R"(config.yaml:1:18: tree_cache_size: must be a size such as 512MiB or 10GB (got a list))"}},
-                {"SourceGotList",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: [/r]\n"
-                 "    mountpoint: /m\n",
-                 {R"(config.yaml:3:13: mounts[0].source: must be a repository path or URL, or a map with "mega" (got a list))"}},
-                {"EmptyValuePointsAtKey",
-                 "log_level:\n"
-                 "fetch_timeout: 10s\n",
-                 {R"(config.yaml:1:1: log_level: must be one of trace, debug, info, warn, error, off (got nothing))"}},
-                {"BareTildeIsNull",
-                 "cache_dir: ~\n",
-                 {R"(config.yaml:1:12: cache_dir: must be an absolute path (got ~, which YAML reads as null; write "~" for the home directory))"}},
+                    // types
+                    {"MountsNotAList",
+                     "mounts: {name: a}\n",
+                     {R"(config.yaml:1:9: mounts: must be a list of mounts (got a map))"}},
+                    {"MountNotAMap",
+                     "mounts:\n  - linux\n",
+                     {R"(config.yaml:2:5: mounts[0]: must be a map with name, source and mountpoint (got "linux"))"}},
+                    {"EmptyMountEntry",
+                     "mounts:\n"
+                     "  - {name: a, source: /r, mountpoint: /m}\n"
+                     "  -\n"
+                     "  - {name: b, source: /r, mountpoint: /n}\n",
+                     {R"(config.yaml:3:3: mounts[1]: must be a map with name, source and mountpoint (got nothing))"}},
+                    {"AuthorNotAMap",
+                     "author: Ada\n",
+                     {R"(config.yaml:1:9: author: must be a map with name and email (got "Ada"))"}},
+                    {"StringGotMap",
+                     "log_level: {level: info}\n",
+                     {R"(config.yaml:1:12: log_level: must be one of trace, debug, info, warn, error, off (got a map))"}},
+                    {"SizeGotList",
+                     "tree_cache_size: [64MiB]\n",
+                     {R"(config.yaml:1:18: tree_cache_size: must be a size such as 512MiB or 10GB (got a list))"}},
+                    {"SourceGotList",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: [/r]\n"
+                     "    mountpoint: /m\n",
+                     {R"(config.yaml:3:13: mounts[0].source: must be a repository path or URL, or a map with "mega" (got a list))"}},
+                    {"EmptyValuePointsAtKey",
+                     "log_level:\n"
+                     "fetch_timeout: 10s\n",
+                     {R"(config.yaml:1:1: log_level: must be one of trace, debug, info, warn, error, off (got nothing))"}},
+                    {"BareTildeIsNull",
+                     "cache_dir: ~\n",
+                     {R"(config.yaml:1:12: cache_dir: must be an absolute path (got ~, which YAML reads as null; write "~" for the home directory))"}},
 
-                // required keys
-                {"MountMissingEverything",
-                 "mounts:\n"
-                 "  - writable: true\n",
-                 {R"(config.yaml:2:5: mounts[0].name: missing required key)",
-                  R"(config.yaml:2:5: mounts[0].source: missing required key)",
-                  R"(config.yaml:2:5: mounts[0].mountpoint: missing required key)"}},
-                {"AuthorMissingName",
-                 "author:\n  email: a@example.com\n",
-                 {R"(config.yaml:2:3: author.name: missing required key)"}},
+                    // required keys
+                    {"MountMissingEverything",
+                     "mounts:\n"
+                     "  - writable: true\n",
+                     {R"(config.yaml:2:5: mounts[0].name: missing required key)",
+                      R"(config.yaml:2:5: mounts[0].source: missing required key)",
+                      R"(config.yaml:2:5: mounts[0].mountpoint: missing required key)"}},
+                    {"AuthorMissingName",
+                     "author:\n  email: a@example.com\n",
+                     {R"(config.yaml:2:3: author.name: missing required key)"}},
 
-                // bounds
-                {"ContentCacheTooSmall",
-                 "content_cache_size: 63MiB\n",
-                 {R"(config.yaml:1:21: content_cache_size: must be from 64MiB to 16TiB (got "63MiB"))"}},
-                {"ContentCacheTooLarge",
-                 "content_cache_size: 17TiB\n",
-                 {R"(config.yaml:1:21: content_cache_size: must be from 64MiB to 16TiB (got "17TiB"))"}},
-                {"ContentCacheOverflows",
-                 "content_cache_size: 99999999999999999999999TiB\n",
-                 {R"(config.yaml:1:21: content_cache_size: must be from 64MiB to 16TiB (got "99999999999999999999999TiB"))"}},
-                {"TreeCacheTooSmall",
-                 "tree_cache_size: 1048575\n",
-                 {R"(config.yaml:1:18: tree_cache_size: must be from 1MiB to 16GiB (got "1048575"))"}},
-                {"TreeCacheTooLarge",
-                 "tree_cache_size: 18GB\n",
-                 {R"(config.yaml:1:18: tree_cache_size: must be from 1MiB to 16GiB (got "18GB"))"}},
-                {"FetchTimeoutTooShort",
-                 "fetch_timeout: 999ms\n",
-                 {R"(config.yaml:1:16: fetch_timeout: must be from 1s to 1h (got "999ms"))"}},
-                {"FetchTimeoutTooLong",
-                 "fetch_timeout: 61m\n",
-                 {R"(config.yaml:1:16: fetch_timeout: must be from 1s to 1h (got "61m"))"}},
-                {"FetchConcurrencyZero",
-                 "fetch_concurrency: 0\n",
-                 {R"(config.yaml:1:20: fetch_concurrency: must be an integer from 1 to 32 (got "0"))"}},
-                {"FetchConcurrencyTooMany",
-                 "fetch_concurrency: 33\n",
-                 {R"(config.yaml:1:20: fetch_concurrency: must be an integer from 1 to 32 (got "33"))"}},
-                {"FetchConcurrencyNotInteger",
-                 "fetch_concurrency: 2.5\n",
-                 {R"(config.yaml:1:20: fetch_concurrency: must be an integer from 1 to 32 (got "2.5"))"}},
-                {"FetchBatchNegative",
-                 "fetch_batch_max: -1\n",
-                 {R"(config.yaml:1:18: fetch_batch_max: must be an integer from 1 to 100000 (got "-1"))"}},
-                {"FetchBatchTooLarge",
-                 "fetch_batch_max: 100001\n",
-                 {R"(config.yaml:1:18: fetch_batch_max: must be an integer from 1 to 100000 (got "100001"))"}},
-                {"FetchBatchHuge",
-                 "fetch_batch_max: 123456789012345678901234567890\n",
-                 {R"(config.yaml:1:18: fetch_batch_max: must be an integer from 1 to 100000 (got "123456789012345678901234567890"))"}},
-                {"AttrTimeoutTooLong",
-                 "attr_timeout: 86401s\n",
-                 {R"(config.yaml:1:15: attr_timeout: must be from 0s to 1d (got "86401s"))"}},
-                {"WorkerThreadsZero",
-                 "worker_threads: 0\n",
-                 {R"(config.yaml:1:17: worker_threads: must be an integer from 1 to 64 (got "0"))"}},
-                {"WorkerThreadsTooMany",
-                 "worker_threads: 65\n",
-                 {R"(config.yaml:1:17: worker_threads: must be an integer from 1 to 64 (got "65"))"}},
-                {"MaxMountsZero",
-                 "max_mounts: 0\n",
-                 {R"(config.yaml:1:13: max_mounts: must be an integer from 1 to 4096 (got "0"))"}},
-                {"MaxMountsNotANumber",
-                 "max_mounts: many\n",
-                 {R"(config.yaml:1:13: max_mounts: must be an integer from 1 to 4096 (got "many"))"}},
-                {"MaxQueuedOperationsTooMany",
-                 "max_queued_operations: 4097\n",
-                 {R"(config.yaml:1:24: max_queued_operations: must be an integer from 1 to 4096 (got "4097"))"}},
-                {"MaxDiffBytesTooSmall",
-                 "max_diff_bytes: 1000\n",
-                 {R"(config.yaml:1:17: max_diff_bytes: must be from 64KiB to 4GiB (got "1000"))"}},
-                {"MaxDiffBytesTooLarge",
-                 "max_diff_bytes: 5GB\n",
-                 {R"(config.yaml:1:17: max_diff_bytes: must be from 64KiB to 4GiB (got "5GB"))"}},
-                {"MaxDiffBytesNotASize",
-                 "max_diff_bytes: big\n",
-                 {R"(config.yaml:1:17: max_diff_bytes: must be a size such as 512MiB or 10GB (got "big"))"}},
-                {"PushTimeoutTooShort",
-                 "push_timeout: 500ms\n",
-                 {R"(config.yaml:1:15: push_timeout: must be from 1s to 1d (got "500ms"))"}},
-                {"PushTimeoutTooLong",
-                 "push_timeout: 2d\n",
-                 {R"(config.yaml:1:15: push_timeout: must be from 1s to 1d (got "2d"))"}},
-                {"PrefetchWindowNegative",
-                 "prefetch_window: -1s\n",
-                 {R"(config.yaml:1:18: prefetch_window: must be a duration such as 30s, 500ms or 5m (got "-1s"))"}},
-                {"PrefetchWindowTooLong",
-                 "prefetch_window: 61m\n",
-                 {R"(config.yaml:1:18: prefetch_window: must be from 0s to 1h (got "61m"))"}},
-                {"PrefetchListingMaxBlobsZero",
-                 "prefetch_listing_max_blobs: 0\n",
-                 {R"(config.yaml:1:29: prefetch_listing_max_blobs: must be an integer from 1 to 100000 (got "0"))"}},
-                {"PrefetchListingMaxBlobsTooMany",
-                 "prefetch_listing_max_blobs: 100001\n",
-                 {R"(config.yaml:1:29: prefetch_listing_max_blobs: must be an integer from 1 to 100000 (got "100001"))"}},
-                {"PrefetchDirectoryMaxBlobsZero",
-                 "prefetch_directory_max_blobs: 0\n",
-                 {R"(config.yaml:1:31: prefetch_directory_max_blobs: must be an integer from 1 to 100000 (got "0"))"}},
-                {"PrefetchDirectoryMaxBlobsTooMany",
-                 "prefetch_directory_max_blobs: 100001\n",
-                 {R"(config.yaml:1:31: prefetch_directory_max_blobs: must be an integer from 1 to 100000 (got "100001"))"}},
-                {"PrefetchRememberedDirectoriesNegative",
-                 "prefetch_remembered_directories: -1\n",
-                 {R"(config.yaml:1:34: prefetch_remembered_directories: must be an integer from 0 to 1000000 (got "-1"))"}},
-                {"PrefetchRememberedDirectoriesTooMany",
-                 "prefetch_remembered_directories: 1000001\n",
-                 {R"(config.yaml:1:34: prefetch_remembered_directories: must be an integer from 0 to 1000000 (got "1000001"))"}},
-                {"XattrNameMaxZero",
-                 "xattr_name_max: 0\n",
-                 {R"(config.yaml:1:17: xattr_name_max: must be an integer from 1 to 255 (got "0"))"}},
-                {"XattrNameMaxBeyondTheKernels",
-                 "xattr_name_max: 256\n",
-                 {R"(config.yaml:1:17: xattr_name_max: must be an integer from 1 to 255 (got "256"))"}},
-                {"XattrValueMaxNegative",
-                 "xattr_value_max: -1\n",
-                 {R"(config.yaml:1:18: xattr_value_max: must be a size such as 512MiB or 10GB (got "-1"))"}},
-                {"XattrValueMaxBeyondTheKernels",
-                 "xattr_value_max: 65537\n",
-                 {R"(config.yaml:1:18: xattr_value_max: must be from 0B to 64KiB (got "65537"))"}},
-                {"XattrNamesMaxTooSmall",
-                 "xattr_names_max: 255\n",
-                 {R"(config.yaml:1:18: xattr_names_max: must be from 256B to 64KiB (got "255"))"}},
-                {"XattrNamesMaxBeyondTheKernels",
-                 "xattr_names_max: 65KiB\n",
-                 {R"(config.yaml:1:18: xattr_names_max: must be from 256B to 64KiB (got "65KiB"))"}},
-                {"XattrEntryMaxTooSmall",
-                 "xattr_entry_max: 4095\n",
-                 {R"(config.yaml:1:18: xattr_entry_max: must be from 4KiB to 16MiB (got "4095"))"}},
-                {"XattrEntryMaxTooLarge",
-                 "xattr_entry_max: 17MiB\n",
-                 {R"(config.yaml:1:18: xattr_entry_max: must be from 4KiB to 16MiB (got "17MiB"))"}},
-                {"ChangesHashCacheEntriesNegative",
-                 "changes_hash_cache_entries: -1\n",
-                 {R"(config.yaml:1:29: changes_hash_cache_entries: must be an integer from 0 to 1048576 (got "-1"))"}},
-                {"ChangesHashCacheEntriesTooMany",
-                 "changes_hash_cache_entries: 1048577\n",
-                 {R"(config.yaml:1:29: changes_hash_cache_entries: must be an integer from 0 to 1048576 (got "1048577"))"}},
-                {"ManagerKeyInMount",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: /r\n"
-                 "    mountpoint: /m\n"
-                 "    max_diff_bytes: 1MiB\n",
-                 {R"(config.yaml:5:5: mounts[0].max_diff_bytes: unknown key; "max_diff_bytes" is a global setting and cannot be set per mount)"}},
-                {"MoreMountsThanMaxMounts",
-                 "mounts:\n"
-                 "  - {name: a, source: /r, mountpoint: /m/a}\n"
-                 "  - {name: b, source: /r, mountpoint: /m/b}\n"
-                 "  - {name: c, source: /r, mountpoint: /m/c}\n"
-                 "max_mounts: 2\n",
-                 {R"(config.yaml:4:5: mounts[2]: 3 mounts are listed; max_mounts is 2)"}},
-                {"MountOverridesOutOfBounds",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: /r\n"
-                 "    mountpoint: /m\n"
-                 "    fetch_timeout: 0s\n"
-                 "    fetch_concurrency: 64\n"
-                 "    attr_timeout: 2d\n",
-                 {R"(config.yaml:5:20: mounts[0].fetch_timeout: must be from 1s to 1h (got "0s"))",
-                  R"(config.yaml:6:24: mounts[0].fetch_concurrency: must be an integer from 1 to 32 (got "64"))",
-                  R"(config.yaml:7:19: mounts[0].attr_timeout: must be from 0s to 1d (got "2d"))"}},
+                    // bounds
+                    {"ContentCacheTooSmall",
+                     "content_cache_size: 63MiB\n",
+                     {R"(config.yaml:1:21: content_cache_size: must be from 64MiB to 16TiB (got "63MiB"))"}},
+                    {"ContentCacheTooLarge",
+                     "content_cache_size: 17TiB\n",
+                     {R"(config.yaml:1:21: content_cache_size: must be from 64MiB to 16TiB (got "17TiB"))"}},
+                    {"ContentCacheOverflows",
+                     "content_cache_size: 99999999999999999999999TiB\n",
+                     {R"(config.yaml:1:21: content_cache_size: must be from 64MiB to 16TiB (got "99999999999999999999999TiB"))"}},
+                    {"TreeCacheTooSmall",
+                     "tree_cache_size: 1048575\n",
+                     {R"(config.yaml:1:18: tree_cache_size: must be from 1MiB to 16GiB (got "1048575"))"}},
+                    {"TreeCacheTooLarge",
+                     "tree_cache_size: 18GB\n",
+                     {R"(config.yaml:1:18: tree_cache_size: must be from 1MiB to 16GiB (got "18GB"))"}},
+                    {"FetchTimeoutTooShort",
+                     "fetch_timeout: 999ms\n",
+                     {R"(config.yaml:1:16: fetch_timeout: must be from 1s to 1h (got "999ms"))"}},
+                    {"FetchTimeoutTooLong",
+                     "fetch_timeout: 61m\n",
+                     {R"(config.yaml:1:16: fetch_timeout: must be from 1s to 1h (got "61m"))"}},
+                    {"FetchConcurrencyZero",
+                     "fetch_concurrency: 0\n",
+                     {R"(config.yaml:1:20: fetch_concurrency: must be an integer from 1 to 32 (got "0"))"}},
+                    {"FetchConcurrencyTooMany",
+                     "fetch_concurrency: 33\n",
+                     {R"(config.yaml:1:20: fetch_concurrency: must be an integer from 1 to 32 (got "33"))"}},
+                    {"FetchConcurrencyNotInteger",
+                     "fetch_concurrency: 2.5\n",
+                     {R"(config.yaml:1:20: fetch_concurrency: must be an integer from 1 to 32 (got "2.5"))"}},
+                    {"FetchBatchNegative",
+                     "fetch_batch_max: -1\n",
+                     {R"(config.yaml:1:18: fetch_batch_max: must be an integer from 1 to 100000 (got "-1"))"}},
+                    {"FetchBatchTooLarge",
+                     "fetch_batch_max: 100001\n",
+                     {R"(config.yaml:1:18: fetch_batch_max: must be an integer from 1 to 100000 (got "100001"))"}},
+                    {"FetchBatchHuge",
+                     "fetch_batch_max: 123456789012345678901234567890\n",
+                     {R"(config.yaml:1:18: fetch_batch_max: must be an integer from 1 to 100000 (got "123456789012345678901234567890"))"}},
+                    {"AttrTimeoutTooLong",
+                     "attr_timeout: 86401s\n",
+                     {R"(config.yaml:1:15: attr_timeout: must be from 0s to 1d (got "86401s"))"}},
+                    {"WorkerThreadsZero",
+                     "worker_threads: 0\n",
+                     {R"(config.yaml:1:17: worker_threads: must be an integer from 1 to 64 (got "0"))"}},
+                    {"WorkerThreadsTooMany",
+                     "worker_threads: 65\n",
+                     {R"(config.yaml:1:17: worker_threads: must be an integer from 1 to 64 (got "65"))"}},
+                    {"MaxMountsZero",
+                     "max_mounts: 0\n",
+                     {R"(config.yaml:1:13: max_mounts: must be an integer from 1 to 4096 (got "0"))"}},
+                    {"MaxMountsNotANumber",
+                     "max_mounts: many\n",
+                     {R"(config.yaml:1:13: max_mounts: must be an integer from 1 to 4096 (got "many"))"}},
+                    {"MaxQueuedOperationsTooMany",
+                     "max_queued_operations: 4097\n",
+                     {R"(config.yaml:1:24: max_queued_operations: must be an integer from 1 to 4096 (got "4097"))"}},
+                    {"MaxDiffBytesTooSmall",
+                     "max_diff_bytes: 1000\n",
+                     {R"(config.yaml:1:17: max_diff_bytes: must be from 64KiB to 4GiB (got "1000"))"}},
+                    {"MaxDiffBytesTooLarge",
+                     "max_diff_bytes: 5GB\n",
+                     {R"(config.yaml:1:17: max_diff_bytes: must be from 64KiB to 4GiB (got "5GB"))"}},
+                    {"MaxDiffBytesNotASize",
+                     "max_diff_bytes: big\n",
+                     {R"(config.yaml:1:17: max_diff_bytes: must be a size such as 512MiB or 10GB (got "big"))"}},
+                    {"PushTimeoutTooShort",
+                     "push_timeout: 500ms\n",
+                     {R"(config.yaml:1:15: push_timeout: must be from 1s to 1d (got "500ms"))"}},
+                    {"PushTimeoutTooLong",
+                     "push_timeout: 2d\n",
+                     {R"(config.yaml:1:15: push_timeout: must be from 1s to 1d (got "2d"))"}},
+                    {"PrefetchWindowNegative",
+                     "prefetch_window: -1s\n",
+                     {R"(config.yaml:1:18: prefetch_window: must be a duration such as 30s, 500ms or 5m (got "-1s"))"}},
+                    {"PrefetchWindowTooLong",
+                     "prefetch_window: 61m\n",
+                     {R"(config.yaml:1:18: prefetch_window: must be from 0s to 1h (got "61m"))"}},
+                    {"PrefetchListingMaxBlobsZero",
+                     "prefetch_listing_max_blobs: 0\n",
+                     {R"(config.yaml:1:29: prefetch_listing_max_blobs: must be an integer from 1 to 100000 (got "0"))"}},
+                    {"PrefetchListingMaxBlobsTooMany",
+                     "prefetch_listing_max_blobs: 100001\n",
+                     {R"(config.yaml:1:29: prefetch_listing_max_blobs: must be an integer from 1 to 100000 (got "100001"))"}},
+                    {"PrefetchDirectoryMaxBlobsZero",
+                     "prefetch_directory_max_blobs: 0\n",
+                     {R"(config.yaml:1:31: prefetch_directory_max_blobs: must be an integer from 1 to 100000 (got "0"))"}},
+                    {"PrefetchDirectoryMaxBlobsTooMany",
+                     "prefetch_directory_max_blobs: 100001\n",
+                     {R"(config.yaml:1:31: prefetch_directory_max_blobs: must be an integer from 1 to 100000 (got "100001"))"}},
+                    {"PrefetchRememberedDirectoriesNegative",
+                     "prefetch_remembered_directories: -1\n",
+                     {R"(config.yaml:1:34: prefetch_remembered_directories: must be an integer from 0 to 1000000 (got "-1"))"}},
+                    {"PrefetchRememberedDirectoriesTooMany",
+                     "prefetch_remembered_directories: 1000001\n",
+                     {R"(config.yaml:1:34: prefetch_remembered_directories: must be an integer from 0 to 1000000 (got "1000001"))"}},
+                    {"XattrNameMaxZero",
+                     "xattr_name_max: 0\n",
+                     {R"(config.yaml:1:17: xattr_name_max: must be an integer from 1 to 255 (got "0"))"}},
+                    {"XattrNameMaxBeyondTheKernels",
+                     "xattr_name_max: 256\n",
+                     {R"(config.yaml:1:17: xattr_name_max: must be an integer from 1 to 255 (got "256"))"}},
+                    {"XattrValueMaxNegative",
+                     "xattr_value_max: -1\n",
+                     {R"(config.yaml:1:18: xattr_value_max: must be a size such as 512MiB or 10GB (got "-1"))"}},
+                    {"XattrValueMaxBeyondTheKernels",
+                     "xattr_value_max: 65537\n",
+                     {R"(config.yaml:1:18: xattr_value_max: must be from 0B to 64KiB (got "65537"))"}},
+                    {"XattrNamesMaxTooSmall",
+                     "xattr_names_max: 255\n",
+                     {R"(config.yaml:1:18: xattr_names_max: must be from 256B to 64KiB (got "255"))"}},
+                    {"XattrNamesMaxBeyondTheKernels",
+                     "xattr_names_max: 65KiB\n",
+                     {R"(config.yaml:1:18: xattr_names_max: must be from 256B to 64KiB (got "65KiB"))"}},
+                    {"XattrEntryMaxTooSmall",
+                     "xattr_entry_max: 4095\n",
+                     {R"(config.yaml:1:18: xattr_entry_max: must be from 4KiB to 16MiB (got "4095"))"}},
+                    {"XattrEntryMaxTooLarge",
+                     "xattr_entry_max: 17MiB\n",
+                     {R"(config.yaml:1:18: xattr_entry_max: must be from 4KiB to 16MiB (got "17MiB"))"}},
+                    {"ChangesHashCacheEntriesNegative",
+                     "changes_hash_cache_entries: -1\n",
+                     {R"(config.yaml:1:29: changes_hash_cache_entries: must be an integer from 0 to 1048576 (got "-1"))"}},
+                    {"ChangesHashCacheEntriesTooMany",
+                     "changes_hash_cache_entries: 1048577\n",
+                     {R"(config.yaml:1:29: changes_hash_cache_entries: must be an integer from 0 to 1048576 (got "1048577"))"}},
+                    {"GitPackFilesMaxZero",
+                     "git_pack_files_max: 0\n",
+                     {R"(config.yaml:1:21: git_pack_files_max: must be an integer from 1 to 10000 (got "0"))"}},
+                    {"GitPackFilesMaxTooMany",
+                     "git_pack_files_max: 10001\n",
+                     {R"(config.yaml:1:21: git_pack_files_max: must be an integer from 1 to 10000 (got "10001"))"}},
+                    {"GitMappedPackMaxTooSmall",
+                     "git_mapped_pack_max: 1023KiB\n",
+                     {R"(config.yaml:1:22: git_mapped_pack_max: must be from 1MiB to 64GiB (got "1023KiB"))"}},
+                    {"GitMappedPackMaxTooLarge",
+                     "git_mapped_pack_max: 65GiB\n",
+                     {R"(config.yaml:1:22: git_mapped_pack_max: must be from 1MiB to 64GiB (got "65GiB"))"}},
+                    {"GitObjectCacheSizeTooLarge",
+                     "git_object_cache_size: 5GiB\n",
+                     {R"(config.yaml:1:24: git_object_cache_size: must be from 0B to 4GiB (got "5GiB"))"}},
+                    {"RepositoryRecycleAfterFetchesNegative",
+                     "repository_recycle_after_fetches: -1\n",
+                     {R"(config.yaml:1:35: repository_recycle_after_fetches: must be an integer from 0 to 1000000 (got "-1"))"}},
+                    {"RepositoryRecycleAfterFetchesTooMany",
+                     "repository_recycle_after_fetches: 1000001\n",
+                     {R"(config.yaml:1:35: repository_recycle_after_fetches: must be an integer from 0 to 1000000 (got "1000001"))"}},
+                    {"RepositoryMaxPacksTooMany",
+                     "repository_max_packs: 100001\n",
+                     {R"(config.yaml:1:23: repository_max_packs: must be an integer from 0 to 100000 (got "100001"))"}},
+                    {"ManagerKeyInMount",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: /r\n"
+                     "    mountpoint: /m\n"
+                     "    max_diff_bytes: 1MiB\n",
+                     {R"(config.yaml:5:5: mounts[0].max_diff_bytes: unknown key; "max_diff_bytes" is a global setting and cannot be set per mount)"}},
+                    {"MoreMountsThanMaxMounts",
+                     "mounts:\n"
+                     "  - {name: a, source: /r, mountpoint: /m/a}\n"
+                     "  - {name: b, source: /r, mountpoint: /m/b}\n"
+                     "  - {name: c, source: /r, mountpoint: /m/c}\n"
+                     "max_mounts: 2\n",
+                     {R"(config.yaml:4:5: mounts[2]: 3 mounts are listed; max_mounts is 2)"}},
+                    {"MountOverridesOutOfBounds",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: /r\n"
+                     "    mountpoint: /m\n"
+                     "    fetch_timeout: 0s\n"
+                     "    fetch_concurrency: 64\n"
+                     "    attr_timeout: 2d\n",
+                     {R"(config.yaml:5:20: mounts[0].fetch_timeout: must be from 1s to 1h (got "0s"))",
+                      R"(config.yaml:6:24: mounts[0].fetch_concurrency: must be an integer from 1 to 32 (got "64"))",
+                      R"(config.yaml:7:19: mounts[0].attr_timeout: must be from 0s to 1d (got "2d"))"}},
 
-                // sizes, durations, log level
-                {"BadSize",
-                 "content_cache_size: 10 gigs\n",
-                 {R"(config.yaml:1:21: content_cache_size: must be a size such as 512MiB or 10GB (got "10 gigs"))"}},
-                {"BadSizeLowercaseUnit",
-                 "content_cache_size: 10gb\n",
-                 {R"(config.yaml:1:21: content_cache_size: must be a size such as 512MiB or 10GB (got "10gb"))"}},
-                {"BadSizeFractionOfBytes",
-                 "tree_cache_size: 1048576.5\n",
-                 {R"(config.yaml:1:18: tree_cache_size: must be a size such as 512MiB or 10GB (got "1048576.5"))"}},
-                {"BadDuration",
-                 "fetch_timeout: soon\n",
-                 {R"(config.yaml:1:16: fetch_timeout: must be a duration such as 30s, 500ms or 5m (got "soon"))"}},
-                {"BadDurationUnit",
-                 "fetch_timeout: 5min\n",
-                 {R"(config.yaml:1:16: fetch_timeout: must be a duration such as 30s, 500ms or 5m (got "5min"))"}},
-                {"BadDurationNegative",
-                 "attr_timeout: -1s\n",
-                 {R"(config.yaml:1:15: attr_timeout: must be a duration such as 30s, 500ms or 5m (got "-1s"))"}},
-                {"BadLogLevel",
-                 "log_level: verbose\n",
-                 {R"(config.yaml:1:12: log_level: must be one of trace, debug, info, warn, error, off (got "verbose"))"}},
-                {"BadLogLevelCase",
-                 "log_level: WARN\n",
-                 {R"(config.yaml:1:12: log_level: must be one of trace, debug, info, warn, error, off (got "WARN"))"}},
+                    // sizes, durations, log level
+                    {"BadSize",
+                     "content_cache_size: 10 gigs\n",
+                     {R"(config.yaml:1:21: content_cache_size: must be a size such as 512MiB or 10GB (got "10 gigs"))"}},
+                    {"BadSizeLowercaseUnit",
+                     "content_cache_size: 10gb\n",
+                     {R"(config.yaml:1:21: content_cache_size: must be a size such as 512MiB or 10GB (got "10gb"))"}},
+                    {"BadSizeFractionOfBytes",
+                     "tree_cache_size: 1048576.5\n",
+                     {R"(config.yaml:1:18: tree_cache_size: must be a size such as 512MiB or 10GB (got "1048576.5"))"}},
+                    {"BadDuration",
+                     "fetch_timeout: soon\n",
+                     {R"(config.yaml:1:16: fetch_timeout: must be a duration such as 30s, 500ms or 5m (got "soon"))"}},
+                    {"BadDurationUnit",
+                     "fetch_timeout: 5min\n",
+                     {R"(config.yaml:1:16: fetch_timeout: must be a duration such as 30s, 500ms or 5m (got "5min"))"}},
+                    {"BadDurationNegative", "attr_timeout: -1s\n", {R"(config.yaml:1:15: attr_timeout: must be a duration such as 30s, 500ms or 5m (got "-1s"))"}},
+                    {"BadLogLevel",
+                     "log_level: verbose\n",
+                     {R"(config.yaml:1:12: log_level: must be one of trace, debug, info, warn, error, off (got "verbose"))"}},
+                    {"BadLogLevelCase",
+                     "log_level: WARN\n",
+                     {R"(config.yaml:1:12: log_level: must be one of trace, debug, info, warn, error, off (got "WARN"))"}},
 
-                // paths
-                {"RelativeCacheDir",
-                 "cache_dir: cache\n",
-                 {R"(config.yaml:1:12: cache_dir: must be an absolute path (got "cache"))"}},
-                {"RelativeStateDir",
-                 "state_dir: ./state\n",
-                 {R"(config.yaml:1:12: state_dir: must be an absolute path (got "./state"))"}},
-                {"RelativeMountpoint",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: /r\n"
-                 "    mountpoint: src\n",
-                 {R"(config.yaml:4:17: mounts[0].mountpoint: must be an absolute path (got "src"))"}},
-                {"OtherUsersHomeMountpoint",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: /r\n"
-                 "    mountpoint: ~bob/src\n",
-                 {R"(config.yaml:4:17: mounts[0].mountpoint: must be an absolute path (got "~bob/src"))"}},
-                {"RootMountpoint",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: /r\n"
-                 "    mountpoint: /\n",
-                 {R"(config.yaml:4:17: mounts[0].mountpoint: must not be the root directory (got "/"))"}},
+                    // paths
+                    {"RelativeCacheDir",
+                     "cache_dir: cache\n",
+                     {R"(config.yaml:1:12: cache_dir: must be an absolute path (got "cache"))"}},
+                    {"RelativeStateDir",
+                     "state_dir: ./state\n",
+                     {R"(config.yaml:1:12: state_dir: must be an absolute path (got "./state"))"}},
+                    {"RelativeMountpoint",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: /r\n"
+                     "    mountpoint: src\n",
+                     {R"(config.yaml:4:17: mounts[0].mountpoint: must be an absolute path (got "src"))"}},
+                    {"OtherUsersHomeMountpoint",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: /r\n"
+                     "    mountpoint: ~bob/src\n",
+                     {R"(config.yaml:4:17: mounts[0].mountpoint: must be an absolute path (got "~bob/src"))"}},
+                    {"RootMountpoint",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: /r\n"
+                     "    mountpoint: /\n",
+                     {R"(config.yaml:4:17: mounts[0].mountpoint: must not be the root directory (got "/"))"}},
 
-                // names
-                {"NameWithSpace",
-                 "mounts:\n"
-                 "  - name: my mount\n"
-                 "    source: /r\n"
-                 "    mountpoint: /m\n",
-                 {R"(config.yaml:2:11: mounts[0].name: must be 1 to 64 of the characters A-Z a-z 0-9 . _ - (got "my mount"))"}},
-                {"NameEmpty",
-                 "mounts:\n"
-                 "  - name: \"\"\n"
-                 "    source: /r\n"
-                 "    mountpoint: /m\n",
-                 {R"(config.yaml:2:11: mounts[0].name: must be 1 to 64 of the characters A-Z a-z 0-9 . _ - (got ""))"}},
-                {"NameTooLong",
-                 "mounts:\n"
-                 "  - name: " +
-                     std::string(65, 'x') +
-                     "\n"
+                    // names
+                    {"NameWithSpace",
+                     "mounts:\n"
+                     "  - name: my mount\n"
                      "    source: /r\n"
                      "    mountpoint: /m\n",
-                 {"config.yaml:2:11: mounts[0].name: must be 1 to 64 of the characters A-Z a-z 0-9 "
-                  ". _ - "
-                  "(got \"" +
-                  std::string(65, 'x') + "\")"}},
-                {"NameDotDot",
-                 "mounts:\n"
-                 "  - name: ..\n"
-                 "    source: /r\n"
-                 "    mountpoint: /m\n",
-                 {R"(config.yaml:2:11: mounts[0].name: must not be "." or ".." (got ".."))"}},
-                {"NameWithControlCharacter",
-                 "mounts:\n"
-                 "  - name: \"a\\tb\"\n"
-                 "    source: /r\n"
-                 "    mountpoint: /m\n",
-                 {R"(config.yaml:2:11: mounts[0].name: must be 1 to 64 of the characters A-Z a-z 0-9 . _ - (got "a\tb"))"}},
+                     {R"(config.yaml:2:11: mounts[0].name: must be 1 to 64 of the characters A-Z a-z 0-9 . _ - (got "my mount"))"}},
+                    {"NameEmpty",
+                     "mounts:\n"
+                     "  - name: \"\"\n"
+                     "    source: /r\n"
+                     "    mountpoint: /m\n",
+                     {R"(config.yaml:2:11: mounts[0].name: must be 1 to 64 of the characters A-Z a-z 0-9 . _ - (got ""))"}},
+                    {"NameTooLong",
+                     "mounts:\n"
+                     "  - name: " +
+                         std::string(65, 'x') +
+                         "\n"
+                         "    source: /r\n"
+                         "    mountpoint: /m\n",
+                     {"config.yaml:2:11: mounts[0].name: must be 1 to 64 of the characters A-Z a-z "
+                      "0-9 "
+                      ". _ - "
+                      "(got \"" +
+                      std::string(65, 'x') + "\")"}},
+                    {"NameDotDot",
+                     "mounts:\n"
+                     "  - name: ..\n"
+                     "    source: /r\n"
+                     "    mountpoint: /m\n",
+                     {R"(config.yaml:2:11: mounts[0].name: must not be "." or ".." (got ".."))"}},
+                    {"NameWithControlCharacter",
+                     "mounts:\n"
+                     "  - name: \"a\\tb\"\n"
+                     "    source: /r\n"
+                     "    mountpoint: /m\n",
+                     {R"(config.yaml:2:11: mounts[0].name: must be 1 to 64 of the characters A-Z a-z 0-9 . _ - (got "a\tb"))"}},
 
-                // clashes between mounts
-                {"DuplicateNames",
-                 "mounts:\n"
-                 "  - name: linux\n"
-                 "    source: /r\n"
-                 "    mountpoint: /m1\n"
-                 "  - name: linux\n"
-                 "    source: /r\n"
-                 "    mountpoint: /m2\n",
-                 {R"(config.yaml:5:11: mounts[1].name: "linux" is already the name of mounts[0] (line 2))"}},
-                {"DuplicateMountpointsAfterNormalizing",
-                 "mounts:\n"
-                 "  - {name: a, source: /r, mountpoint: ~/src}\n"
-                 "  - {name: b, source: /r, mountpoint: /home/tester/src/}\n"
-                 "  - {name: c, source: /r, mountpoint: /home/tester/x/../src}\n",
-                 {R"(config.yaml:3:39: mounts[1].mountpoint: "/home/tester/src" is already the mountpoint of mounts[0] (line 2))",
-                  R"(config.yaml:4:39: mounts[2].mountpoint: "/home/tester/src" is already the mountpoint of mounts[0] (line 2))"}},
-                {"NestedMountpoint",
-                 "mounts:\n"
-                 "  - {name: a, source: /r, mountpoint: /src}\n"
-                 "  - {name: b, source: /r, mountpoint: /src/linux/drivers}\n",
-                 {R"(config.yaml:3:39: mounts[1].mountpoint: "/src/linux/drivers" is inside the mountpoint of mounts[0] ("/src", line 2))"}},
-                {"NestedMountpointOuterDeclaredLater",
-                 "mounts:\n"
-                 "  - {name: a, source: /r, mountpoint: /src/linux}\n"
-                 "  - {name: b, source: /r, mountpoint: /src}\n",
-                 {R"(config.yaml:2:39: mounts[0].mountpoint: "/src/linux" is inside the mountpoint of mounts[1] ("/src", line 3))"}},
-                {"MountpointOverHome",
-                 "mounts:\n"
-                 "  - {name: a, source: /r, mountpoint: \"~\"}\n",
-                 {R"(config.yaml:2:39: mounts[0].mountpoint: must not overlap cache_dir ("/home/tester/.cache/mega-fuse"))",
-                  R"(config.yaml:2:39: mounts[0].mountpoint: must not overlap state_dir ("/home/tester/.local/state/mega-fuse"))"}},
-                {"MountpointInsideCacheDir",
-                 "cache_dir: /var/cache/mf\n"
-                 "mounts:\n"
-                 "  - {name: a, source: /r, mountpoint: /var/cache/mf/a}\n",
-                 {R"(config.yaml:3:39: mounts[0].mountpoint: must not overlap cache_dir ("/var/cache/mf"))"}},
+                    // clashes between mounts
+                    {"DuplicateNames",
+                     "mounts:\n"
+                     "  - name: linux\n"
+                     "    source: /r\n"
+                     "    mountpoint: /m1\n"
+                     "  - name: linux\n"
+                     "    source: /r\n"
+                     "    mountpoint: /m2\n",
+                     {R"(config.yaml:5:11: mounts[1].name: "linux" is already the name of mounts[0] (line 2))"}},
+                    {"DuplicateMountpointsAfterNormalizing",
+                     "mounts:\n"
+                     "  - {name: a, source: /r, mountpoint: ~/src}\n"
+                     "  - {name: b, source: /r, mountpoint: /home/tester/src/}\n"
+                     "  - {name: c, source: /r, mountpoint: /home/tester/x/../src}\n",
+                     {R"(config.yaml:3:39: mounts[1].mountpoint: "/home/tester/src" is already the mountpoint of mounts[0] (line 2))",
+                      R"(config.yaml:4:39: mounts[2].mountpoint: "/home/tester/src" is already the mountpoint of mounts[0] (line 2))"}},
+                    {"NestedMountpoint",
+                     "mounts:\n"
+                     "  - {name: a, source: /r, mountpoint: /src}\n"
+                     "  - {name: b, source: /r, mountpoint: /src/linux/drivers}\n",
+                     {R"(config.yaml:3:39: mounts[1].mountpoint: "/src/linux/drivers" is inside the mountpoint of mounts[0] ("/src", line 2))"}},
+                    {"NestedMountpointOuterDeclaredLater",
+                     "mounts:\n"
+                     "  - {name: a, source: /r, mountpoint: /src/linux}\n"
+                     "  - {name: b, source: /r, mountpoint: /src}\n",
+                     {R"(config.yaml:2:39: mounts[0].mountpoint: "/src/linux" is inside the mountpoint of mounts[1] ("/src", line 3))"}},
+                    {"MountpointOverHome",
+                     "mounts:\n"
+                     "  - {name: a, source: /r, mountpoint: \"~\"}\n",
+                     {R"(config.yaml:2:39: mounts[0].mountpoint: must not overlap cache_dir ("/home/tester/.cache/mega-fuse"))",
+                      R"(config.yaml:2:39: mounts[0].mountpoint: must not overlap state_dir ("/home/tester/.local/state/mega-fuse"))"}},
+                    {"MountpointInsideCacheDir",
+                     "cache_dir: /var/cache/mf\n"
+                     "mounts:\n"
+                     "  - {name: a, source: /r, mountpoint: /var/cache/mf/a}\n",
+                     {R"(config.yaml:3:39: mounts[0].mountpoint: must not overlap cache_dir ("/var/cache/mf"))"}},
 
-                // sources
-                {
-                    "SshUrl",
-                    "mounts:\n"
-                    "  - {name: a, source: \"ssh://git@host/r.git\", mountpoint: /m}\n",
-                    {R"(config.yaml:2:23: mounts[0].source: ssh:// sources are not supported yet; use https://, git:// or file:// (got "ssh://git@host/r.git"))"}},
-                {"GitPlusSshUrl",
-                 "mounts:\n"
-                 "  - {name: a, source: \"git+ssh://host/r\", mountpoint: /m}\n",
-                 {R"(config.yaml:2:23: mounts[0].source: ssh:// sources are not supported yet; use https://, git:// or file:// (got "git+ssh://host/r"))"}},
-                {"ScpStyleAddress",
-                 "mounts:\n"
-                 "  - {name: a, source: \"git@github.com:org/r.git\", mountpoint: /m}\n",
-                 {R"(config.yaml:2:23: mounts[0].source: scp-style ssh addresses (host:path) are not supported yet; use https://, git:// or file:// (got "git@github.com:org/r.git"))"}},
-                {"UnsupportedScheme",
-                 "mounts:\n"
-                 "  - {name: a, source: \"ftp://host/r\", mountpoint: /m}\n",
-                 {R"(config.yaml:2:23: mounts[0].source: unsupported URL scheme "ftp"; use a local path, file://, git://, http:// or https:// (got "ftp://host/r"))"}},
-                {"RelativeLocalSource",
-                 "mounts:\n"
-                 "  - {name: a, source: repos/r, mountpoint: /m}\n",
-                 {R"(config.yaml:2:23: mounts[0].source: a local repository path must be absolute (got "repos/r"))"}},
-                {"EmptySource",
-                 "mounts:\n"
-                 "  - {name: a, source: \"\", mountpoint: /m}\n",
-                 {R"(config.yaml:2:23: mounts[0].source: must be a repository path or URL (got ""))"}},
-                {"FileUrlRelative",
-                 "mounts:\n"
-                 "  - {name: a, source: \"file://srv/r\", mountpoint: /m}\n",
-                 {R"(config.yaml:2:23: mounts[0].source: a file:// URL needs an absolute path, as in file:///srv/repo.git (got "file://srv/r"))"}},
-                {"UrlWithoutHost",
-                 "mounts:\n"
-                 "  - {name: a, source: \"git:///r.git\", mountpoint: /m}\n",
-                 {R"(config.yaml:2:23: mounts[0].source: the URL has no host (got "git:///r.git"))"}},
-                {"PasswordIsRedacted",
-                 "mounts:\n"
-                 "  - {name: a, source: \"https://me:s3cret@/r\", mountpoint: /m}\n",
-                 {R"(config.yaml:2:23: mounts[0].source: the URL has no host (got "https://me:***@/r"))"}},
-                {"MegaNeedsHttp",
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source:\n"
-                 "      mega: git://mega.example.com\n"
-                 "      path: project\n"
-                 "      token_file: token\n"
-                 "    mountpoint: /m\n",
-                 {R"(config.yaml:4:13: mounts[0].source.mega: must be an http:// or https:// URL (got "git://mega.example.com"))",
-                  R"(config.yaml:5:13: mounts[0].source.path: must be an absolute path inside the monorepo, such as /project (got "project"))",
-                  R"(config.yaml:6:19: mounts[0].source.token_file: must be an absolute path (got "token"))"}},
-                {"MegaUrlWithoutHost",
-                 "mounts:\n"
-                 "  - {name: a, source: {mega: \"https://\"}, mountpoint: /m}\n",
-                 {R"(config.yaml:2:30: mounts[0].source.mega: must be an http:// or https:// URL (got "https://"))"}},
-                {"MegaPathEscapes",
-                 "mounts:\n"
-                 "  - {name: a, source: {mega: \"https://m\", path: /a/../../b}, mountpoint: /m}\n",
-                 {R"(config.yaml:2:49: mounts[0].source.path: must be an absolute path inside the monorepo, such as /project (got "/a/../../b"))"}},
-                {"MegaRefreshIntervalTooShort",
-                 "mounts:\n"
-                 "  - {name: a, source: {mega: \"https://m\", refresh_interval: 500ms}, "
-                 "mountpoint: /m}\n",
-                 {R"(config.yaml:2:61: mounts[0].source.refresh_interval: must be 0 (off) or at least 1s (got "500ms"))"}},
-                {"MegaRefreshIntervalTooLong",
-                 "mounts:\n"
-                 "  - {name: a, source: {mega: \"https://m\", refresh_interval: 2d}, mountpoint: "
-                 "/m}\n",
-                 {R"(config.yaml:2:61: mounts[0].source.refresh_interval: must be from 0s to 1d (got "2d"))"}},
+                    // sources
+                    {"SshUrl",
+                     "mounts:\n"
+                     "  - {name: a, source: \"ssh://git@host/r.git\", mountpoint: /m}\n",
+                     {R"(config.yaml:2:23: mounts[0].source: ssh:// sources are not supported yet; use https://, git:// or file:// (got "ssh://git@host/r.git"))"}},
+                    {"GitPlusSshUrl",
+                     "mounts:\n"
+                     "  - {name: a, source: \"git+ssh://host/r\", mountpoint: /m}\n",
+                     {R"(config.yaml:2:23: mounts[0].source: ssh:// sources are not supported yet; use https://, git:// or file:// (got "git+ssh://host/r"))"}},
+                    {"ScpStyleAddress",
+                     "mounts:\n"
+                     "  - {name: a, source: \"git@github.com:org/r.git\", mountpoint: /m}\n",
+                     {R"(config.yaml:2:23: mounts[0].source: scp-style ssh addresses (host:path) are not supported yet; use https://, git:// or file:// (got "git@github.com:org/r.git"))"}},
+                    {"UnsupportedScheme",
+                     "mounts:\n"
+                     "  - {name: a, source: \"ftp://host/r\", mountpoint: /m}\n",
+                     {R"(config.yaml:2:23: mounts[0].source: unsupported URL scheme "ftp"; use a local path, file://, git://, http:// or https:// (got "ftp://host/r"))"}},
+                    {"RelativeLocalSource",
+                     "mounts:\n"
+                     "  - {name: a, source: repos/r, mountpoint: /m}\n",
+                     {R"(config.yaml:2:23: mounts[0].source: a local repository path must be absolute (got "repos/r"))"}},
+                    {"EmptySource",
+                     "mounts:\n"
+                     "  - {name: a, source: \"\", mountpoint: /m}\n",
+                     {R"(config.yaml:2:23: mounts[0].source: must be a repository path or URL (got ""))"}},
+                    {"FileUrlRelative",
+                     "mounts:\n"
+                     "  - {name: a, source: \"file://srv/r\", mountpoint: /m}\n",
+                     {R"(config.yaml:2:23: mounts[0].source: a file:// URL needs an absolute path, as in file:///srv/repo.git (got "file://srv/r"))"}},
+                    {"UrlWithoutHost",
+                     "mounts:\n"
+                     "  - {name: a, source: \"git:///r.git\", mountpoint: /m}\n",
+                     {R"(config.yaml:2:23: mounts[0].source: the URL has no host (got "git:///r.git"))"}},
+                    {"PasswordIsRedacted",
+                     "mounts:\n"
+                     "  - {name: a, source: \"https://me:s3cret@/r\", mountpoint: /m}\n",
+                     {R"(config.yaml:2:23: mounts[0].source: the URL has no host (got "https://me:***@/r"))"}},
+                    {"MegaNeedsHttp",
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source:\n"
+                     "      mega: git://mega.example.com\n"
+                     "      path: project\n"
+                     "      token_file: token\n"
+                     "    mountpoint: /m\n",
+                     {R"(config.yaml:4:13: mounts[0].source.mega: must be an http:// or https:// URL (got "git://mega.example.com"))",
+                      R"(config.yaml:5:13: mounts[0].source.path: must be an absolute path inside the monorepo, such as /project (got "project"))",
+                      R"(config.yaml:6:19: mounts[0].source.token_file: must be an absolute path (got "token"))"}},
+                    {"MegaUrlWithoutHost",
+                     "mounts:\n"
+                     "  - {name: a, source: {mega: \"https://\"}, mountpoint: /m}\n",
+                     {R"(config.yaml:2:30: mounts[0].source.mega: must be an http:// or https:// URL (got "https://"))"}},
+                    {"MegaPathEscapes",
+                     "mounts:\n"
+                     "  - {name: a, source: {mega: \"https://m\", path: /a/../../b}, mountpoint: "
+                     "/m}\n",
+                     {R"(config.yaml:2:49: mounts[0].source.path: must be an absolute path inside the monorepo, such as /project (got "/a/../../b"))"}},
+                    {"MegaRefreshIntervalTooShort",
+                     "mounts:\n"
+                     "  - {name: a, source: {mega: \"https://m\", refresh_interval: 500ms}, "
+                     "mountpoint: /m}\n",
+                     {R"(config.yaml:2:61: mounts[0].source.refresh_interval: must be 0 (off) or at least 1s (got "500ms"))"}},
+                    {"MegaRefreshIntervalTooLong",
+                     "mounts:\n"
+                     "  - {name: a, source: {mega: \"https://m\", refresh_interval: 2d}, "
+                     "mountpoint: "
+                     "/m}\n",
+                     {R"(config.yaml:2:61: mounts[0].source.refresh_interval: must be from 0s to 1d (got "2d"))"}},
 
-                // revision, path, booleans, author
-                {"RevisionLooksLikeOption",
-                 "mounts:\n"
-                 "  - {name: a, source: /r, mountpoint: /m, revision: --upload-pack=x}\n",
-                 {R"(config.yaml:2:53: mounts[0].revision: must be a branch, tag or commit id (got "--upload-pack=x"))"}},
-                {"RevisionWithSpace",
-                 "mounts:\n"
-                 "  - {name: a, source: /r, mountpoint: /m, revision: \"my branch\"}\n",
-                 {R"(config.yaml:2:53: mounts[0].revision: must be a branch, tag or commit id (got "my branch"))"}},
-                {"SubPathEscapesRepository",
-                 "mounts:\n"
-                 "  - {name: a, source: /r, mountpoint: /m, path: ../etc}\n",
-                 {R"(config.yaml:2:49: mounts[0].path: must be a path inside the repository, without "." or ".." parts (got "../etc"))"}},
-                {"BooleanYes",
-                 "mounts:\n"
-                 "  - {name: a, source: /r, mountpoint: /m, writable: yes}\n",
-                 {R"(config.yaml:2:53: mounts[0].writable: must be true or false (got "yes"))"}},
-                {"AuthorBadValues",
-                 "author:\n"
-                 "  name: \"Ada <ada>\"\n"
-                 "  email: ada at example.com\n",
-                 {R"(config.yaml:2:9: author.name: must be a name without <, > or line breaks (got "Ada <ada>"))",
-                  R"(config.yaml:3:10: author.email: must be an email address such as dev@example.com (got "ada at example.com"))"}},
+                    // revision, path, booleans, author
+                    {"RevisionLooksLikeOption",
+                     "mounts:\n"
+                     "  - {name: a, source: /r, mountpoint: /m, revision: --upload-pack=x}\n",
+                     {R"(config.yaml:2:53: mounts[0].revision: must be a branch, tag or commit id (got "--upload-pack=x"))"}},
+                    {"RevisionWithSpace",
+                     "mounts:\n"
+                     "  - {name: a, source: /r, mountpoint: /m, revision: \"my branch\"}\n",
+                     {R"(config.yaml:2:53: mounts[0].revision: must be a branch, tag or commit id (got "my branch"))"}},
+                    {"SubPathEscapesRepository",
+                     "mounts:\n"
+                     "  - {name: a, source: /r, mountpoint: /m, path: ../etc}\n",
+                     {R"(config.yaml:2:49: mounts[0].path: must be a path inside the repository, without "." or ".." parts (got "../etc"))"}},
+                    {"BooleanYes",
+                     "mounts:\n"
+                     "  - {name: a, source: /r, mountpoint: /m, writable: yes}\n",
+                     {R"(config.yaml:2:53: mounts[0].writable: must be true or false (got "yes"))"}},
+                    {"AuthorBadValues",
+                     "author:\n"
+                     "  name: \"Ada <ada>\"\n"
+                     "  email: ada at example.com\n",
+                     {R"(config.yaml:2:9: author.name: must be a name without <, > or line breaks (got "Ada <ada>"))",
+                      R"(config.yaml:3:10: author.email: must be an email address such as dev@example.com (got "ada at example.com"))"}},
 
-                // many problems at once, reported in file order
-                {"AllIssuesInOnePassSortedByPosition",
-                 "log_level: loud\n"
-                 "mounts:\n"
-                 "  - name: a\n"
-                 "    source: ssh://h/r\n"
-                 "    mountpoint: /m\n"
-                 "  - name: a\n"
-                 "    source: /r\n"
-                 "    mountpoint: /m/x\n"
-                 "    automount: sometimes\n"
-                 "fetch_timeout: forever\n",
-                 {R"(config.yaml:1:12: log_level: must be one of trace, debug, info, warn, error, off (got "loud"))",
-                  R"(config.yaml:4:13: mounts[0].source: ssh:// sources are not supported yet; use https://, git:// or file:// (got "ssh://h/r"))",
-                  R"(config.yaml:6:11: mounts[1].name: "a" is already the name of mounts[0] (line 3))",
-                  R"(config.yaml:8:17: mounts[1].mountpoint: "/m/x" is inside the mountpoint of mounts[0] ("/m", line 5))",
-                  R"(config.yaml:9:16: mounts[1].automount: must be true or false (got "sometimes"))",
-                  R"(config.yaml:10:16: fetch_timeout: must be a duration such as 30s, 500ms or 5m (got "forever"))"}},
-            };
+                    // many problems at once, reported in file order
+                    {"AllIssuesInOnePassSortedByPosition",
+                     "log_level: loud\n"
+                     "mounts:\n"
+                     "  - name: a\n"
+                     "    source: ssh://h/r\n"
+                     "    mountpoint: /m\n"
+                     "  - name: a\n"
+                     "    source: /r\n"
+                     "    mountpoint: /m/x\n"
+                     "    automount: sometimes\n"
+                     "fetch_timeout: forever\n",
+                     {R"(config.yaml:1:12: log_level: must be one of trace, debug, info, warn, error, off (got "loud"))", R"(config.yaml:4:13: mounts[0].source: ssh:// sources are not supported yet; use https://, git:// or file:// (got "ssh://h/r"))",
+                      R"(config.yaml:6:11: mounts[1].name: "a" is already the name of mounts[0] (line 3))",
+                      R"(config.yaml:8:17: mounts[1].mountpoint: "/m/x" is inside the mountpoint of mounts[0] ("/m", line 5))",
+                      R"(config.yaml:9:16: mounts[1].automount: must be true or false (got "sometimes"))",
+                      R"(config.yaml:10:16: fetch_timeout: must be a duration such as 30s, 500ms or 5m (got "forever"))"}},
+                };
     return cases;
 }
 
@@ -762,6 +793,11 @@ TEST_F(FixedHomeTest, GlobalSettingsLoad) {
         "xattr_names_max: 64KiB\n"
         "xattr_entry_max: 16MiB\n"
         "changes_hash_cache_entries: 0\n"
+        "git_pack_files_max: 10000\n"
+        "git_mapped_pack_max: 1MiB\n"
+        "git_object_cache_size: 0\n"
+        "repository_recycle_after_fetches: 1000000\n"
+        "repository_max_packs: 0\n"
         "author: {name: Ada Lovelace, email: ada@example.com}\n",
         "config.yaml");
     const GlobalSettings& g = config.global;
@@ -788,6 +824,11 @@ TEST_F(FixedHomeTest, GlobalSettingsLoad) {
     EXPECT_EQ(g.xattrNamesMax, 64U << 10U);
     EXPECT_EQ(g.xattrEntryMax, 16U << 20U);
     EXPECT_EQ(g.changesHashCacheEntries, 0U);
+    EXPECT_EQ(g.gitPackFilesMax, 10'000U);
+    EXPECT_EQ(g.gitMappedPackMax, 1U << 20U);
+    EXPECT_EQ(g.gitObjectCacheBytes, 0U);
+    EXPECT_EQ(g.repositoryRecycleAfterFetches, 1'000'000U);
+    EXPECT_EQ(g.repositoryMaxPacks, 0U);
     EXPECT_EQ(g.author, (Author{"Ada Lovelace", "ada@example.com"}));
 }
 
