@@ -254,16 +254,7 @@ TEST(CacheFaultTest, OverlayFolderDeletedUnderAWritableMountFailsChangesAndIsNot
 // The same through the service: the mount's LastError (D-Bus and `megactl status`) names the
 // deleted folder, and the mount stays mounted since unchanged files still read from Git.
 TEST_F(CacheFaultServiceTest, OverlayFolderDeletedUnderTheServiceNamesItInLastError) {
-    fs::create_directories(mountpointOf("w"));
-    std::ostringstream text;
-    text << "cache_dir: \"" << (*temp_ / "cache").string() << "\"\n"
-         << "state_dir: \"" << (*temp_ / "state").string() << "\"\n"
-         << "mounts:\n"
-         << "  - name: w\n"
-         << "    source: \"" << repoDir().string() << "\"\n"
-         << "    mountpoint: \"" << mountpointOf("w").string() << "\"\n"
-         << "    writable: true\n";
-    writeRawConfig(text.str());
+    writeWritableMountConfig();
     startDaemon();
     ASSERT_TRUE(waitForState("w", "mounted")) << daemonLog();
     const fs::path mnt = mountpointOf("w");

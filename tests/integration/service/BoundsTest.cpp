@@ -64,17 +64,7 @@ TEST_F(BoundsTest, MaxMountsRefusesTheNextAddMount) {
 }
 
 TEST_F(BoundsTest, MaxDiffBytesFailsALargerDiff) {
-    fs::create_directories(mountpointOf("w"));
-    std::ostringstream text;
-    text << "cache_dir: \"" << (*temp_ / "cache").string() << "\"\n"
-         << "state_dir: \"" << (*temp_ / "state").string() << "\"\n"
-         << "max_diff_bytes: 64KiB\n"
-         << "mounts:\n"
-         << "  - name: w\n"
-         << "    source: \"" << repoDir().string() << "\"\n"
-         << "    mountpoint: \"" << mountpointOf("w").string() << "\"\n"
-         << "    writable: true\n";
-    writeRawConfig(text.str());
+    writeWritableMountConfig("max_diff_bytes: 64KiB\n");
     startDaemon();
     // Three new files of 30,000 bytes: each diff alone fits, the three together do not.
     for (const char* name : {"big1.txt", "big2.txt", "big3.txt"}) {
@@ -201,17 +191,7 @@ TEST_F(BoundsTest, PrefetchWindowZeroNeverBatchesAListing) {
 // xattr_entry_max bounds the names and values of one file together: two values of 3000 bytes do
 // not fit in 4KiB (ENOSPC), as they would in the default 256KiB; another file has its own room.
 TEST_F(BoundsTest, XattrEntryMaxBoundsOneFilesAttributes) {
-    fs::create_directories(mountpointOf("w"));
-    std::ostringstream text;
-    text << "cache_dir: \"" << (*temp_ / "cache").string() << "\"\n"
-         << "state_dir: \"" << (*temp_ / "state").string() << "\"\n"
-         << "xattr_entry_max: 4KiB\n"
-         << "mounts:\n"
-         << "  - name: w\n"
-         << "    source: \"" << repoDir().string() << "\"\n"
-         << "    mountpoint: \"" << mountpointOf("w").string() << "\"\n"
-         << "    writable: true\n";
-    writeRawConfig(text.str());
+    writeWritableMountConfig("xattr_entry_max: 4KiB\n");
     startDaemon();
     ASSERT_EQ(stateOf("w"), "mounted") << daemonLog();
     const std::string value(3000, 'v');

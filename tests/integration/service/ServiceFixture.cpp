@@ -76,6 +76,19 @@ void ServiceFixture::writeRawConfig(const std::string& text) {
     }
 }
 
+void ServiceFixture::writeWritableMountConfig(const std::string& globalLines) {
+    std::filesystem::create_directories(mountpointOf("w"));
+    std::ostringstream text;
+    text << "cache_dir: \"" << (*temp_ / "cache").string() << "\"\n"
+         << "state_dir: \"" << (*temp_ / "state").string() << "\"\n"
+         << globalLines << "mounts:\n"
+         << "  - name: w\n"
+         << "    source: \"" << repoDir().string() << "\"\n"
+         << "    mountpoint: \"" << mountpointOf("w").string() << "\"\n"
+         << "    writable: true\n";
+    writeRawConfig(text.str());
+}
+
 void ServiceFixture::writeConfig(const std::vector<MountEntrySpec>& mounts) {
     std::ostringstream text;
     text << "cache_dir: \"" << (*temp_ / "cache").string() << "\"\n";

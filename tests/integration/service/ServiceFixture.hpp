@@ -46,6 +46,9 @@ protected:
     // Writes config.yaml (cache and state under the temp dir) and creates the mountpoints.
     void writeConfig(const std::vector<MountEntrySpec>& mounts);
     void writeRawConfig(const std::string& text);
+    // One writable mount "w" of the local repository, under globalLines (YAML lines, each
+    // ending in '\n'); creates its mountpoint.
+    void writeWritableMountConfig(const std::string& globalLines = "");
 
     // Starts mega-fused (service mode) and waits for READY=1 (fails the test with the log when
     // it does not come). Connects the test's D-Bus client.
