@@ -12,7 +12,6 @@
 
 #include <cstddef>
 #include <cstdint>
-#include <cstdio>
 #include <cstdlib>
 #include <exception>
 #include <filesystem>
@@ -146,10 +145,16 @@ struct Fixture {
         const auto source = store::SourceSpec::mega(
             "http://127.0.0.1:" + std::to_string(server.port()), "/project", tokenFile);
         store = std::make_shared<store::MegaObjectStore>(source, options, contentCache, trees);
-        // Unregistered, the folder only stays behind in /tmp: no reason to stop fuzzing.
-        if (std::atexit([] { std::filesystem::remove_all(instance().dir); }) != 0) {
-            std::fprintf(stderr, "MegaResponseFuzz: %s stays behind\n", dir.c_str());
-        }
+    }
+    Fixture(const Fixture&) = delete;
+    Fixture& operator=(const Fixture&) = delete;
+    // libFuzzer ends with exit(), which destroys instance()'s fixture: the folder goes with it.
+    // (An atexit handler registered in the constructor ran after this destructor and found the
+    // path already destroyed: every run left its folder in /tmp.)
+    ~Fixture() {
+        store.reset();
+        std::error_code ec;
+        std::filesystem::remove_all(dir, ec);
     }
 
     static Fixture& instance() {

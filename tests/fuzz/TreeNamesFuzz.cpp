@@ -67,10 +67,19 @@ struct Fixture {
         changes = overlay::OverlayStore::open(sandbox / "overlay");
         // A budget of a few small blobs, so eviction runs and the folder stays small.
         blobs = std::make_unique<store::ContentCache>(sandbox / "blobs", 4096);
-        // Unregistered, the folder only stays behind in /tmp: no reason to stop fuzzing.
-        if (std::atexit([] { fs::remove_all(instance().sandbox); }) != 0) {
-            std::fprintf(stderr, "TreeNamesFuzz: %s stays behind\n", sandbox.c_str());
-        }
+    }
+    Fixture(const Fixture&) = delete;
+    Fixture& operator=(const Fixture&) = delete;
+    // libFuzzer ends with exit(), which destroys instance()'s fixture: the folder goes with it.
+    // (An atexit handler registered in the constructor ran after this destructor and found the
+    // path already destroyed: every run left its folder in /tmp.)
+    ~Fixture() {
+        blobs.reset();
+        changes.reset();
+        trees.reset();
+        registry.reset();
+        std::error_code ec;
+        fs::remove_all(sandbox, ec);
     }
 
     static Fixture& instance() {
