@@ -309,11 +309,15 @@ UnitState unitState(sdbus::IConnection& connection) {
             .storeResultsTo(unitPath);
         auto unit = sdbus::createProxy(connection, kSystemdName, unitPath);
         constexpr const char* kUnitInterface = "org.freedesktop.systemd1.Unit";
-        state.activeState =
-            unit->getProperty("ActiveState").onInterface(kUnitInterface).get<std::string>();
+        // Two calls, so the unit may change between them. InvocationID first: a start job
+        // that runs in between then pairs the old id with "activating", never a new id with
+        // the "inactive" of before the start, which looked like a new run that had already
+        // ended (a CI run of SystemdUserService under ASan failed so, in 0.7 s).
         state.invocationId = unit->getProperty("InvocationID")
                                  .onInterface(kUnitInterface)
                                  .get<std::vector<uint8_t>>();
+        state.activeState =
+            unit->getProperty("ActiveState").onInterface(kUnitInterface).get<std::string>();
     } catch (const sdbus::Error&) {
         // Not loaded yet, or no systemd: nothing to say.
     }
