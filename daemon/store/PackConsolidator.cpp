@@ -73,14 +73,16 @@ void PackConsolidator::threadLoop() {
         running_ = true;
         addedSinceCount_ = 0;  // packs added from here on are in the count, or counted next
         lock.unlock();
-        uint64_t budget = options_.maxPacks;
-        try {
-            budget = checkOnce();
-        } catch (const std::exception& e) {
-            // Only starting git can throw (fork/pipe failure): the packs stay as they are.
-            spdlog::warn("{}: cannot consolidate the packs of {}: {}", options_.sourceName,
-                         options_.repository.string(), e.what());
-        }
+        const uint64_t budget = [this]() -> uint64_t {
+            try {
+                return checkOnce();
+            } catch (const std::exception& e) {
+                // Only starting git can throw (fork/pipe failure): the packs stay as they are.
+                spdlog::warn("{}: cannot consolidate the packs of {}: {}", options_.sourceName,
+                             options_.repository.string(), e.what());
+                return options_.maxPacks;
+            }
+        }();
         lock.lock();
         running_ = false;
         addedBeforeCount_ = std::max<uint64_t>(budget, 1);  // never a count per wake-up

@@ -271,7 +271,7 @@ TEST_F(CacheFaultServiceTest, OverlayFolderDeletedUnderTheServiceNamesItInLastEr
                                  " was deleted or replaced under the running mount";
     // The service polls its sessions every few seconds; a deadline, not a timing assertion.
     std::string lastError;
-    for (auto deadline = std::chrono::steady_clock::now() + 60s;
+    for (auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
          std::chrono::steady_clock::now() < deadline; std::this_thread::sleep_for(200ms)) {
         auto w = mountClient("w");
         lastError = w->LastError();
