@@ -12,6 +12,8 @@
 namespace megafuse::store {
 namespace {
 
+using test::readAll;
+
 class LocalStoreTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -34,20 +36,6 @@ protected:
         }
         return *e;
     }
-    static std::string readAll(const UniqueFd& fd) {
-        std::string out;
-        char buffer[4096];
-        off_t offset = 0;
-        while (true) {
-            ssize_t got = ::pread(fd.get(), buffer, sizeof buffer, offset);
-            if (got <= 0) {
-                return out;
-            }
-            out.append(buffer, static_cast<size_t>(got));
-            offset += got;
-        }
-    }
-
     test::TempDir dir_;
     test::SampleRepo repo_;
     std::unique_ptr<StoreRegistry> registry_;

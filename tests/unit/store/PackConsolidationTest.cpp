@@ -16,6 +16,8 @@
 namespace megafuse::store {
 namespace {
 
+using test::readAll;
+
 constexpr size_t kMaxPacks = 4;
 
 class PackConsolidationTest : public ::testing::Test {
@@ -53,12 +55,6 @@ protected:
         }
     }
     [[nodiscard]] ObjectId id(int i) const { return ids_.at(name(i)); }
-    static std::string readAll(const UniqueFd& fd) {
-        std::string out(1 << 16, '\0');
-        ssize_t got = ::pread(fd.get(), out.data(), out.size(), 0);
-        out.resize(got > 0 ? static_cast<size_t>(got) : 0);
-        return out;
-    }
 
     test::TempDir dir_;
     std::filesystem::path server_;

@@ -14,6 +14,8 @@
 namespace megafuse::store {
 namespace {
 
+using test::readAll;
+
 class RemoteStoreTest : public ::testing::Test {
 protected:
     void SetUp() override {
@@ -48,12 +50,6 @@ protected:
     ObjectId rootEntry(ObjectStore& store, const std::string& name) {
         auto tree = store.readTree(store.treeAtPath(store.resolveCommit("main"), ""));
         return tree->find(name)->id;
-    }
-    static std::string readAll(const UniqueFd& fd) {
-        std::string out(1 << 16, '\0');
-        ssize_t got = ::pread(fd.get(), out.data(), out.size(), 0);
-        out.resize(got > 0 ? static_cast<size_t>(got) : 0);
-        return out;
     }
 
     test::TempDir dir_;

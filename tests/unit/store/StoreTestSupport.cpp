@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <cstdlib>
 #include <fstream>
 #include <stdexcept>
@@ -30,6 +31,20 @@ TempDir::TempDir() {
 TempDir::~TempDir() {
     std::error_code ec;
     std::filesystem::remove_all(path_, ec);
+}
+
+std::string readAll(const UniqueFd& fd) {
+    std::string out;
+    std::array<char, 4096> buffer{};
+    off_t offset = 0;
+    while (true) {
+        const ssize_t got = ::pread(fd.get(), buffer.data(), buffer.size(), offset);
+        if (got <= 0) {
+            return out;
+        }
+        out.append(buffer.data(), static_cast<size_t>(got));
+        offset += got;
+    }
 }
 
 std::string git(const std::filesystem::path& dir, const std::vector<std::string>& args) {

@@ -28,6 +28,9 @@ private:
 // git's stderr when it fails. Returns stdout without the trailing newline.
 std::string git(const std::filesystem::path& dir, const std::vector<std::string>& args);
 
+// Every byte of the file behind fd, read with pread from offset 0 (the fd's offset untouched).
+std::string readAll(const UniqueFd& fd);
+
 void writeFile(const std::filesystem::path& file, const std::string& content);
 
 // A repository with every entry kind and the revisions the tests resolve:
