@@ -3,11 +3,15 @@
 # over a checkout of the same base, measured in one run. Not a test: never run in CI.
 #
 #   sudo bench/overlay-bench.sh [--binary PATH] [--dir DIR] [--write-mib N] [--files N]
-#                               [--changes N] [--corpus DIR] [--runs N] [--only changes]
+#                               [--changes N] [--corpus DIR] [--runs N] [--write-runs N]
+#                               [--only changes]
 #
 # Measures: sequential write of N MiB (default 1024) with a final fsync; untar of N small files
 # (default 10,000); rename of a folder holding N base files. Prints a markdown table of seconds
-# and ratios (mega-fuse / native, mega-fuse / fuse-overlayfs).
+# (median of --write-runs, default 3: each run measures native, mega-fuse and fuse-overlayfs one
+# after the other, in an order that rotates, caches dropped before each, so the three share the
+# machine's moment; single runs of the 1 GiB write moved by 4x on these disks) and ratios (mega-fuse / native, mega-fuse / fuse-overlayfs). fuse-overlayfs renames the
+# folder once: its first rename copies the 10,000 files up and later ones would not.
 # --changes N (default 0: skipped) adds the change-set measure on the linux-source corpus
 # (bench/prepare-corpus.sh makes it): N files spread over the tree get one more line, in a native
 # checkout and in a writable service mount; then `git status --porcelain` against
@@ -26,6 +30,7 @@ files=10000
 changes=0
 corpus="${MEGAFUSE_BENCH_CORPUS:-/var/tmp/mega-fuse-bench}/corpus/linux.git"
 runs=5
+write_runs=3
 only=""
 while (($#)); do
   case "$1" in
@@ -36,8 +41,9 @@ while (($#)); do
     --changes) changes="$2"; shift 2 ;;
     --corpus) corpus="$2"; shift 2 ;;
     --runs) runs="$2"; shift 2 ;;
+    --write-runs) write_runs="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "overlay-bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -71,6 +77,7 @@ cleanup() {
 trap cleanup EXIT
 
 rm -rf "$dir" && mkdir -p "$dir"/{repo,native,mega,fov,fov-upper,fov-work,overlay,cache}
+median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 seconds() { local start end; start=$(date +%s.%N); "$@" >/dev/null 2>&1; end=$(date +%s.%N); echo "$end - $start" | bc -l; }
 
 if [[ -z "$only" ]]; then
@@ -90,17 +97,36 @@ daemon_pid=$!
 fuse-overlayfs -o "lowerdir=$dir/lower,upperdir=$dir/fov-upper,workdir=$dir/fov-work" "$dir/fov"
 for _ in $(seq 100); do grep -q " $dir/mega fuse" /proc/mounts && break; sleep 0.1; done
 
+# Each run writes new names (a run's leftovers are removed outside the timing); the rename is
+# undone outside the timing.
 write_big() { dd if=/dev/zero of="$1/big.bin" bs=1M count="$write_mib" conv=fsync status=none; }
-untar() { tar xf "$dir/small.tar" -C "$1" && sync -f "$1"; }
+write_big_undo() { rm -f "$1/big.bin"; }
+untar() { mkdir "$1/untar" && tar xf "$dir/small.tar" -C "$1/untar" && sync -f "$1"; }
+untar_undo() { rm -rf "$1/untar"; }
 rename_dir() { mv "$1/big" "$1/big-renamed"; }
+rename_dir_undo() { mv "$1/big-renamed" "$1/big"; }
 
 printf '| measure | native s | mega-fuse s | fuse-overlayfs s | mega/native | mega/fuse-overlayfs |\n'
 printf '|---|---|---|---|---|---|\n'
 for measure in write_big untar rename_dir; do
-  sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
-  n=$(seconds "$measure" "$dir/native")
-  m=$(seconds "$measure" "$dir/mega")
-  f=$(seconds "$measure" "$dir/fov")
+  n_all=""; m_all=""; f_all=""
+  for ((run = 0; run < write_runs; run++)); do
+    # The order rotates each run: the first after drop_caches, or the one after a 1 GiB fsync,
+    # is not always the same target.
+    for ((slot = 0; slot < 3; slot++)); do
+      sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true
+      case $(((run + slot) % 3)) in
+        0) n_all+="$(seconds "$measure" "$dir/native")"$'\n'; "${measure}_undo" "$dir/native" ;;
+        1) m_all+="$(seconds "$measure" "$dir/mega")"$'\n'; "${measure}_undo" "$dir/mega" ;;
+        2) if [[ "$measure" != rename_dir || -d "$dir/fov/big" ]]; then
+             f_all+="$(seconds "$measure" "$dir/fov")"$'\n'
+             [[ "$measure" == rename_dir ]] || "${measure}_undo" "$dir/fov"
+           fi ;;
+      esac
+    done
+  done
+  n=$(printf '%s' "$n_all" | median); m=$(printf '%s' "$m_all" | median); f=$(printf '%s' "$f_all" | median)
+  echo "$measure runs (s): native $(echo $n_all) | mega-fuse $(echo $m_all) | fuse-overlayfs $(echo $f_all)" >&2
   printf '| %s | %.3f | %.3f | %.3f | %.2f | %.2f |\n' "$measure" "$n" "$m" "$f" \
     "$(echo "$m / $n" | bc -l)" "$(echo "$m / $f" | bc -l)"
 done
@@ -112,7 +138,6 @@ fi
 
 # --- changes: `megactl changes` (the overlay alone, O(changes)) against `git status` (stats the
 # whole checkout), after the same edits, on the linux-source corpus.
-median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 timed_runs() { local i; for ((i = 0; i < runs; i++)); do seconds "$@"; done | median; }
 
 echo "checking out the linux-source corpus (bench-base) for the changes measure..." >&2
