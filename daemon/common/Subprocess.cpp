@@ -84,8 +84,7 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv,
 
     posix_spawn_file_actions_t actions;
     posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(
-        &actions, options.stdinFd >= 0 ? options.stdinFd : in.read.get(), STDIN_FILENO);
+    posix_spawn_file_actions_adddup2(&actions, in.read.get(), STDIN_FILENO);
     posix_spawn_file_actions_adddup2(
         &actions, options.stdoutFd >= 0 ? options.stdoutFd : out.write.get(), STDOUT_FILENO);
     posix_spawn_file_actions_adddup2(&actions, err.write.get(), STDERR_FILENO);
@@ -131,7 +130,7 @@ SubprocessResult runSubprocess(const std::vector<std::string>& argv,
     SubprocessResult result;
     result.timeout = options.timeout;
     size_t written = 0;
-    if (options.stdinData.empty() || options.stdinFd >= 0) {
+    if (options.stdinData.empty()) {
         in.write.reset();
     } else {
         ::fcntl(in.write.get(), F_SETFL, O_NONBLOCK);

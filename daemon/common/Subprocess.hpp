@@ -34,9 +34,6 @@ struct SubprocessOptions {
     // When set, the child writes its stdout straight to this fd (out stays empty): large output
     // such as a blob goes to a file without passing through this process's memory.
     int stdoutFd = -1;
-    // When set, the child reads its stdin from this fd (stdinData must be empty): a pack in a
-    // file goes to `git index-pack --stdin` without passing through this process's memory.
-    int stdinFd = -1;
     // When set, called with each chunk of stderr as it arrives (on the calling thread), before
     // it is added to err: git's progress lines ("Receiving objects:  45% (x/y)\r").
     std::function<void(std::string_view chunk)> onStderr;

@@ -1,5 +1,4 @@
-// BlobFetcher: a queue of rounds drained by worker threads, each round one fetch command on the
-// worker's upload-pack session (git://) or one git process.
+// BlobFetcher: a queue of rounds drained by worker threads, each round one git process.
 #include "store/BlobFetcher.hpp"
 
 #include <unordered_set>
@@ -12,8 +11,7 @@ namespace megafuse::store {
 BlobFetcher::BlobFetcher(Options options, LocalSize localSize, OnFetched onFetched)
     : options_(std::move(options)),
       localSize_(std::move(localSize)),
-      onFetched_(std::move(onFetched)),
-      daemonAddress_(GitDaemonAddress::parse(options_.remoteUrl)) {
+      onFetched_(std::move(onFetched)) {
     size_t workers = std::max<size_t>(1, options_.concurrency);
     workers_.reserve(workers);
     for (size_t i = 0; i < workers; ++i) {
@@ -94,20 +92,9 @@ BlobFetcher::Counters BlobFetcher::counters() const {
 }
 
 void BlobFetcher::workerLoop() {
-    WorkerSession worker;  // destroyed (connection closed) when the worker ends
     std::unique_lock lock(mutex_);
     while (true) {
-        const auto ready = [this] { return stopping_ || !queue_.empty(); };
-        if (worker.session) {
-            if (!work_.wait_until(lock, worker.session->lastUsed() + kSessionIdleLimit, ready)) {
-                lock.unlock();
-                worker.session.reset();
-                lock.lock();
-                continue;
-            }
-        } else {
-            work_.wait(lock, ready);
-        }
+        work_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
         if (stopping_) {
             return;
         }
@@ -115,7 +102,7 @@ void BlobFetcher::workerLoop() {
         queue_.pop_front();
         lock.unlock();
         try {
-            runRound(*round, worker);
+            runRound(*round);
         } catch (const StoreError& e) {
             round->error = e;
         } catch (const std::exception& e) {
@@ -133,7 +120,7 @@ void BlobFetcher::workerLoop() {
     }
 }
 
-void BlobFetcher::runRound(Round& round, WorkerSession& worker) {
+void BlobFetcher::runRound(Round& round) {
     // Ids may have arrived since they were queued (an earlier round, another process sharing
     // the clone): a round with nothing missing runs no process.
     std::vector<ObjectId> missing;
@@ -145,11 +132,35 @@ void BlobFetcher::runRound(Round& round, WorkerSession& worker) {
     if (missing.empty()) {
         return;
     }
-    const auto started = UploadPackSession::Clock::now();
-    const auto deadline = started + options_.timeout;
+    std::string stdinData;
+    stdinData.reserve(missing.size() * 41);
+    for (const ObjectId& id : missing) {
+        stdinData += id.hex();
+        stdinData += '\n';
+    }
+    // The command git itself runs for a lazy fetch, with all ids of the round at once.
+    // Its fixed cost (~90 ms on loopback) was timed under GIT_TRACE2_PERF for a 20-blob round
+    // against a git daemon (git 2.39): connecting and upload-pack's start, the server's
+    // pack-objects, then index-pack. Nothing of that is avoidable here: protocol v2 is the
+    // default and no ls-refs is sent for raw ids; the clone's maintenance.auto=false already
+    // keeps `git maintenance run --auto` from starting; a promisor fetch always keeps its pack
+    // (index-pack), whatever fetch.unpackLimit says; no ref is updated, so
+    // --no-show-forced-updates and fetch.writeCommitGraph change nothing. core.fsync=none would
+    // save index-pack's two fsyncs (~50 ms of ~280 at load 11) but an OS crash could then leave
+    // a pack its index points into truncated, which the store does not heal: not taken.
+    auto result =
+        runGit({"-C", options_.repository.string(), "-c", "fetch.negotiationAlgorithm=noop",
+                "fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
+                "--filter=blob:none", "--stdin", "origin"},
+               options_.timeout, std::move(stdinData));
     roundsRun_.fetch_add(1);
-    if (!daemonAddress_ || !fetchOverSession(missing, worker, deadline)) {
-        fetchWithGit(missing, deadline);
+    if (!result.ok()) {
+        failures_.fetch_add(1);
+        std::string what =
+            "fetch of " + std::to_string(missing.size()) + " object(s) from " + options_.sourceName;
+        spdlog::warn("{}: {}", what, redactCredentials(result.describe()));
+        throw StoreError(result.timedOut ? StoreErrc::Timeout : StoreErrc::FetchFailed,
+                         redactCredentials(what + " failed: " + result.describe()));
     }
     onFetched_();
     for (const ObjectId& id : missing) {
@@ -160,91 +171,8 @@ void BlobFetcher::runRound(Round& round, WorkerSession& worker) {
             round.undelivered.push_back(id);
         }
     }
-    spdlog::debug("fetched {} object(s) from {} in {} ms",
-                  missing.size() - round.undelivered.size(), options_.sourceName,
-                  std::chrono::duration_cast<std::chrono::milliseconds>(
-                      UploadPackSession::Clock::now() - started)
-                      .count());
-}
-
-bool BlobFetcher::fetchOverSession(const std::vector<ObjectId>& ids, WorkerSession& worker,
-                                   UploadPackSession::Clock::time_point deadline) {
-    if (worker.unsupported) {
-        return false;
-    }
-    if (worker.session && worker.session->peerClosed()) {
-        // The server went away while idle (restart, its own timeout): a new connection now
-        // rather than a failed round.
-        spdlog::debug("upload-pack session with {} closed by the server", options_.sourceName);
-        worker.session.reset();
-    }
-    try {
-        if (!worker.session) {
-            worker.session = std::make_unique<UploadPackSession>(
-                *daemonAddress_, options_.repository, options_.sourceName, deadline);
-        }
-        worker.session->fetch(ids, deadline);
-        return true;
-    } catch (const StoreError& e) {
-        worker.session.reset();  // out of step with the server whatever happened
-        const std::string what =
-            "fetch of " + std::to_string(ids.size()) + " object(s) from " + options_.sourceName;
-        if (e.code() == StoreErrc::Timeout || UploadPackSession::Clock::now() >= deadline) {
-            // No second attempt: a reader never waits longer than the timeout.
-            failures_.fetch_add(1);
-            spdlog::warn("{}: {}", what, e.what());
-            throw StoreError(StoreErrc::Timeout, what + " failed: " + e.what());
-        }
-        if (e.code() == StoreErrc::Unsupported) {
-            worker.unsupported = true;
-        }
-        spdlog::info("{}: {}; falling back to git fetch", what, e.what());
-        return false;
-    } catch (const std::exception&) {
-        worker.session.reset();  // e.g. index-pack could not be spawned: the round fails
-        throw;
-    }
-}
-
-void BlobFetcher::fetchWithGit(const std::vector<ObjectId>& ids,
-                               UploadPackSession::Clock::time_point deadline) {
-    const std::string what =
-        "fetch of " + std::to_string(ids.size()) + " object(s) from " + options_.sourceName;
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
-        deadline - UploadPackSession::Clock::now());
-    if (left.count() <= 0) {
-        failures_.fetch_add(1);
-        throw StoreError(StoreErrc::Timeout, what + " failed: timed out after " +
-                                                 std::to_string(options_.timeout.count()) + " ms");
-    }
-    std::string stdinData;
-    stdinData.reserve(ids.size() * 41);
-    for (const ObjectId& id : ids) {
-        stdinData += id.hex();
-        stdinData += '\n';
-    }
-    // The command git itself runs for a lazy fetch, with all ids of the round at once: for
-    // file:// and http(s):// sources, and for git:// when the session failed. Its fixed cost
-    // (~60-90 ms on loopback, GIT_TRACE2_PERF, git 2.39) is mostly the connection: for git://
-    // ~55 ms are git daemon's fork + exec of upload-pack, which the session pays once per worker
-    // instead of once per round. The rest cannot be avoided here: protocol v2 is the default
-    // and no ls-refs is sent for raw ids; the clone's maintenance.auto=false already keeps `git
-    // maintenance run --auto` from starting; a promisor fetch always keeps its pack
-    // (index-pack), whatever fetch.unpackLimit says; no ref is updated, so
-    // --no-show-forced-updates and fetch.writeCommitGraph change nothing. core.fsync=none would
-    // save index-pack's two fsyncs (~50 ms of ~280 at load 11) but an OS crash could then leave
-    // a pack its index points into truncated, which the store does not heal: not taken.
-    auto result =
-        runGit({"-C", options_.repository.string(), "-c", "fetch.negotiationAlgorithm=noop",
-                "fetch", "--no-tags", "--no-write-fetch-head", "--recurse-submodules=no",
-                "--filter=blob:none", "--stdin", "origin"},
-               left, std::move(stdinData));
-    if (!result.ok()) {
-        failures_.fetch_add(1);
-        spdlog::warn("{}: {}", what, redactCredentials(result.describe()));
-        throw StoreError(result.timedOut ? StoreErrc::Timeout : StoreErrc::FetchFailed,
-                         redactCredentials(what + " failed: " + result.describe()));
-    }
+    spdlog::debug("fetched {} object(s) from {}", missing.size() - round.undelivered.size(),
+                  options_.sourceName);
 }
 
 }  // namespace megafuse::store

@@ -3,13 +3,9 @@
 // round runs join the next round) and single-flight (an id already queued or in flight is never
 // asked for twice). Callers wait at most fetchTimeout.
 //
-// For git:// sources a round is one `fetch` command on the worker's long-lived protocol-v2
-// connection (UploadPackSession), git fetch being the fallback when that fails.
-//
 // Threads: fetchConcurrency worker threads owned by the fetcher run the rounds; callers only
-// queue ids and wait. Each worker owns at most one session (so at most fetchConcurrency
-// connections per source), closed after kSessionIdleLimit without a round. Destruction stops the
-// workers after their current round (bounded by the fetch timeout) and fails queued rounds.
+// queue ids and wait. Destruction stops the workers after their current round (bounded by the
+// fetch timeout) and fails queued rounds.
 #pragma once
 
 #include <atomic>
@@ -28,7 +24,6 @@
 
 #include "store/ObjectId.hpp"
 #include "store/StoreError.hpp"
-#include "store/UploadPackSession.hpp"
 
 namespace megafuse::store {
 
@@ -37,7 +32,6 @@ public:
     struct Options {
         std::filesystem::path repository;  // the partial clone fetched into
         std::string sourceName;            // for messages; credentials already redacted
-        std::string remoteUrl;             // the clone's origin, unredacted: git:// opens sessions
         std::chrono::milliseconds timeout{30'000};
         size_t batchMaxObjects = 4096;
         size_t concurrency = 2;
@@ -57,10 +51,6 @@ public:
     // the timeout, StoreError(FetchFailed) with git's message when the round failed.
     void fetch(const std::vector<ObjectId>& ids);
 
-    // A git daemon keeps one upload-pack process per open connection: a worker that ran no round
-    // for this long closes its session rather than pin that process on the server.
-    static constexpr std::chrono::seconds kSessionIdleLimit{30};
-
     struct Counters {
         uint64_t objects = 0;
         uint64_t bytes = 0;
@@ -77,26 +67,12 @@ private:
         std::vector<ObjectId> undelivered;  // fetched without error, yet still missing
     };
 
-    // A worker's connection; unsupported once the server showed it cannot serve sessions
-    // (no protocol v2, no filter), so the worker stops trying and uses git fetch only.
-    struct WorkerSession {
-        std::unique_ptr<UploadPackSession> session;
-        bool unsupported = false;
-    };
-
     void workerLoop();
-    void runRound(Round& round, WorkerSession& worker);
-    // True when the session fetched ids; false when git fetch should run instead. Throws
-    // StoreError(Timeout) when the deadline passed.
-    bool fetchOverSession(const std::vector<ObjectId>& ids, WorkerSession& worker,
-                          UploadPackSession::Clock::time_point deadline);
-    void fetchWithGit(const std::vector<ObjectId>& ids,
-                      UploadPackSession::Clock::time_point deadline);
+    void runRound(Round& round);
 
     const Options options_;
     const LocalSize localSize_;
     const OnFetched onFetched_;
-    const std::optional<GitDaemonAddress> daemonAddress_;  // set for git:// sources
 
     // Lock order: a leaf. Never held while git runs or while localSize_ is called.
     std::mutex mutex_;

@@ -67,7 +67,6 @@ GitObjectStore::GitObjectStore(const SourceSpec& source, StoreOptions options,
     BlobFetcher::Options fetchOptions;
     fetchOptions.repository = repoPath_;
     fetchOptions.sourceName = displayName_;
-    fetchOptions.remoteUrl = source_.location;
     fetchOptions.timeout = options_.fetchTimeout;
     fetchOptions.batchMaxObjects = options_.fetchBatchMaxObjects;
     fetchOptions.concurrency = options_.fetchConcurrency;
