@@ -8,10 +8,11 @@
 #
 # Measures: sequential write of N MiB (default 1024) with a final fsync; untar of N small files
 # (default 10,000); rename of a folder holding N base files. Prints a markdown table of seconds
-# (median of --write-runs, default 3: each run measures native, mega-fuse and fuse-overlayfs one
-# after the other, in an order that rotates, caches dropped before each, so the three share the
-# machine's moment; single runs of the 1 GiB write moved by 4x on these disks) and ratios (mega-fuse / native, mega-fuse / fuse-overlayfs). fuse-overlayfs renames the
-# folder once: its first rename copies the 10,000 files up and later ones would not.
+# and ratios (mega-fuse / native, mega-fuse / fuse-overlayfs). Each figure is the median of
+# --write-runs runs (default 3). A run measures native, mega-fuse and fuse-overlayfs one after
+# the other, in an order that rotates, with caches dropped before each, so the three share the
+# machine's moment: single runs of the 1 GiB write moved by 4x on these disks. fuse-overlayfs
+# renames the folder once: its first rename copies the 10,000 files up, later ones would not.
 # --changes N (default 0: skipped) adds the change-set measure on the linux-source corpus
 # (bench/prepare-corpus.sh makes it): N files spread over the tree get one more line, in a native
 # checkout and in a writable service mount; then `git status --porcelain` against
@@ -43,7 +44,7 @@ while (($#)); do
     --runs) runs="$2"; shift 2 ;;
     --write-runs) write_runs="$2"; shift 2 ;;
     --only) only="$2"; shift 2 ;;
-    -h|--help) sed -n '2,25p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "overlay-bench: unknown option $1" >&2; exit 2 ;;
   esac
 done
